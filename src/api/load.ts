@@ -1,0 +1,84 @@
+import type { Graph, Normalization } from "../graph/ir.js";
+import { importTfjsLayers, type TfjsLayersArtifacts } from "../import/tfjs-layers.js";
+import type { Platform } from "../platform/types.js";
+import type { KernelBuild } from "../runtime/engine.js";
+import { Session } from "../runtime/session.js";
+import { IMAGENET_LABELS } from "./imagenet-labels.js";
+import { Model } from "./model.js";
+
+export interface LoadOptions {
+  /** Kernel threads (default: available cores, at most 4). 1 runs on the caller's thread without workers. */
+  threads?: number;
+  /** Kernel build: "auto" (relaxed SIMD when the host supports it), "relaxed" or "plain". */
+  build?: KernelBuild | "auto";
+  /** Class labels in output order, overriding the model's own (and the ImageNet default for 1000 classes). */
+  labels?: readonly string[];
+  /** Pixel normalization, overriding the model's metadata: "tf" [-1,1], "unit" [0,1], "torch" ImageNet mean/std. */
+  normalization?: Normalization;
+  /** Central crop fraction before resizing (0.875 is the Inception eval crop); default: none. */
+  crop?: number;
+  /** Intermediate tensors to keep observable through optimization, readable with run({ outputs }). */
+  keep?: readonly string[];
+  /** A compiled kernel module, for hosts that cannot compile wasm from bytes (workerd); needs `moduleBuild`. */
+  module?: WebAssembly.Module;
+  moduleBuild?: KernelBuild;
+}
+
+/** What a platform entry point resolves a user's source into. */
+export type ResolvedSource =
+  | { kind: "tfjs-layers"; artifacts: TfjsLayersArtifacts; source: string; labels?: string[]; normalization?: Normalization };
+
+function checkOptions(opts: LoadOptions, platform: Platform): number {
+  const max = Math.max(1, Math.min(4, platform.cores()));
+  const threads = opts.threads ?? (platform.startWorker ? max : 1);
+  if (!Number.isInteger(threads) || threads < 1 || threads > 64) {
+    throw new Error(`threads must be an integer from 1 to 64, got ${opts.threads}`);
+  }
+  if (opts.build !== undefined && !["auto", "relaxed", "plain"].includes(opts.build)) {
+    throw new Error(`build must be "auto", "relaxed" or "plain", got ${JSON.stringify(opts.build)}`);
+  }
+  if (opts.normalization !== undefined && !["tf", "unit", "torch"].includes(opts.normalization)) {
+    throw new Error(`normalization must be "tf", "unit" or "torch", got ${JSON.stringify(opts.normalization)}`);
+  }
+  if (opts.crop !== undefined && !(opts.crop > 0 && opts.crop <= 1)) {
+    throw new Error(`crop must be a fraction in (0, 1], got ${opts.crop}`);
+  }
+  return threads;
+}
+
+function importSource(resolved: ResolvedSource): Graph {
+  return importTfjsLayers(resolved.artifacts, {
+    source: resolved.source,
+    labels: resolved.labels,
+    normalization: resolved.normalization,
+  });
+}
+
+/** Builds a Model from an already resolved source; platform entry points call this. */
+export async function loadResolved(resolved: ResolvedSource, opts: LoadOptions, platform: Platform): Promise<Model> {
+  const threads = checkOptions(opts, platform);
+  const graph = importSource(resolved);
+  const outputs = graph.outputs;
+  const classes = outputs.length === 1 ? graph.nodes.find((n) => n.name === outputs[0])! : undefined;
+  const labels = opts.labels ?? graph.metadata.labels ?? (classes && classCount(graph) === 1000 ? IMAGENET_LABELS : undefined);
+  if (labels && classes && labels.length !== classCount(graph)) {
+    throw new Error(`${labels.length} labels given for a model with ${classCount(graph)} classes`);
+  }
+  const normalization = opts.normalization ?? graph.metadata.normalization;
+  if (!normalization) {
+    throw new Error(`${graph.metadata.source} does not say how its input is normalized; pass normalization: "tf" | "unit" | "torch"`);
+  }
+  const keep = [...(graph.metadata.embedding ? [graph.metadata.embedding] : []), ...(opts.keep ?? [])];
+  const session = await Session.create(graph, {
+    threads, build: opts.build ?? "auto", platform, keep, module: opts.module, moduleBuild: opts.moduleBuild,
+  });
+  return new Model({ session, labels, normalization, crop: opts.crop, source: graph.metadata.source });
+}
+
+/** Number of classes of a single-output model whose output is a flat vector. */
+function classCount(graph: Graph): number {
+  const out = graph.outputs[0]!;
+  const node = graph.nodes.find((n) => n.name === out)!;
+  const dense = node.op === "softmax" ? graph.nodes.find((n) => n.name === node.inputs[0]) : node;
+  return dense?.op === "dense" ? dense.kernelShape[1] : -1;
+}

@@ -1,0 +1,144 @@
+/**
+ * The typed graph every importer produces and every pass rewrites.
+ *
+ * Layout is NHWC. Shapes are per sample: the batch dimension is not part of
+ * the graph, it is chosen when a plan is made, so one graph serves any batch.
+ * Image tensors are [H, W, C]; flat tensors (after Flatten / Dense) are [C].
+ * Weights are plain Float32Arrays owned by the graph (importers copy what they
+ * read, so nothing the user passed in is ever mutated by a pass).
+ */
+
+export type Activation = "linear" | "relu";
+
+/** Explicit padding in pixels. */
+export interface Pads {
+  top: number;
+  left: number;
+  bottom: number;
+  right: number;
+}
+
+interface NodeBase {
+  /** Unique name of the node; also the name of the tensor it produces. */
+  name: string;
+  /** Names of the tensors it reads, in order. */
+  inputs: string[];
+}
+
+export interface InputNode extends NodeBase {
+  op: "input";
+  /** Per-sample shape, e.g. [299, 299, 3]. */
+  shape: number[];
+}
+
+export interface Conv2DNode extends NodeBase {
+  op: "conv2d";
+  /** Kernel in HWIO order: [kh][kw][cin][cout], length kh*kw*cin*cout. */
+  kernel: Float32Array;
+  kernelShape: [kh: number, kw: number, cin: number, cout: number];
+  /** Per-output-channel bias, length cout, or null for none. */
+  bias: Float32Array | null;
+  strides: [sh: number, sw: number];
+  /** "same" / "valid" are resolved to explicit pads by the importer. */
+  pads: Pads;
+  activation: Activation;
+}
+
+export interface BatchNormNode extends NodeBase {
+  op: "batchnorm";
+  /** null when the layer has no scale (Keras scale=False): gamma = 1. */
+  gamma: Float32Array | null;
+  /** null when the layer has no offset (Keras center=False): beta = 0. */
+  beta: Float32Array | null;
+  mean: Float32Array;
+  variance: Float32Array;
+  epsilon: number;
+}
+
+export interface ReluNode extends NodeBase {
+  op: "relu";
+}
+
+export interface PoolNode extends NodeBase {
+  op: "maxpool" | "avgpool";
+  window: [kh: number, kw: number];
+  strides: [sh: number, sw: number];
+  pads: Pads;
+  /** avgpool only: whether padded cells count in the divisor (PyTorch default) or not (Keras/TF). */
+  countIncludePad: boolean;
+}
+
+export interface GlobalAvgPoolNode extends NodeBase {
+  op: "globalavgpool";
+}
+
+/** Concatenation along the channel (last) axis. */
+export interface ConcatNode extends NodeBase {
+  op: "concat";
+}
+
+/** [H, W, C] -> [H*W*C] in NHWC order; a no-op on memory. */
+export interface FlattenNode extends NodeBase {
+  op: "flatten";
+}
+
+export interface DenseNode extends NodeBase {
+  op: "dense";
+  /** Kernel [in][out], length in*out. */
+  kernel: Float32Array;
+  kernelShape: [cin: number, cout: number];
+  bias: Float32Array | null;
+  activation: Activation;
+}
+
+/** Softmax over the last axis. */
+export interface SoftmaxNode extends NodeBase {
+  op: "softmax";
+}
+
+/** Dropout at inference, Identity: passes its input through. */
+export interface IdentityNode extends NodeBase {
+  op: "identity";
+}
+
+export type Node =
+  | InputNode
+  | Conv2DNode
+  | BatchNormNode
+  | ReluNode
+  | PoolNode
+  | GlobalAvgPoolNode
+  | ConcatNode
+  | FlattenNode
+  | DenseNode
+  | SoftmaxNode
+  | IdentityNode;
+
+export type OpName = Node["op"];
+
+/** How pixels are normalized before they enter the graph. */
+export type Normalization = "tf" | "unit" | "torch";
+
+export interface GraphMetadata {
+  /** Where the graph came from, for error messages ("nsfwjs inception_v3", a file path…). */
+  source: string;
+  /** Class labels in output index order, when the model file carries them. */
+  labels?: string[];
+  /** Preprocessing the model expects, when known. */
+  normalization?: Normalization;
+  /**
+   * Named intermediate tensors that mark the end of architectural blocks
+   * (stem, mixed0…mixed10, head), in order; used by `verify`.
+   */
+  blocks?: { name: string; tensor: string }[];
+  /** The tensor holding the global-pool features (2048-d for Inception v3), for `embed`. */
+  embedding?: string;
+}
+
+export interface Graph {
+  /** Nodes in topological order; the first ones are the inputs. */
+  nodes: Node[];
+  /** Names of the graph outputs. */
+  outputs: string[];
+  metadata: GraphMetadata;
+}

@@ -1,0 +1,127 @@
+/**
+ * Host-side encoding of plan steps. Mirrors wasm/common/op.ts: every step is a
+ * 128-byte record of 32-bit words, word 0 the kind; the word meanings are
+ * documented next to each kernel in wasm/.
+ */
+export const OP_BYTES = 128;
+export const OP_WORDS = OP_BYTES / 4;
+
+export enum OpKind {
+  Igemm = 1,
+  MaxPool = 2,
+  AvgPool = 3,
+  GlobalAvgPool = 4,
+  Softmax = 5,
+  Affine = 6,
+}
+
+export interface IgemmStep {
+  kind: OpKind.Igemm;
+  M: number;
+  N: number;
+  kc: number;
+  taps: number;
+  indirection: number;
+  weights: number;
+  bias: number;
+  out: number;
+  outStride: number;
+  relu: boolean;
+  mc: number;
+  mBlocks: number;
+  nChunks: number;
+  panelsPerChunk: number;
+}
+
+export interface PoolStep {
+  kind: OpKind.MaxPool | OpKind.AvgPool;
+  batch: number;
+  H: number;
+  W: number;
+  C: number;
+  input: number;
+  inStride: number;
+  OH: number;
+  OW: number;
+  out: number;
+  outStride: number;
+  kh: number;
+  kw: number;
+  sh: number;
+  sw: number;
+  padTop: number;
+  padLeft: number;
+  padBottom: number;
+  padRight: number;
+  countIncludePad: boolean;
+}
+
+export interface GlobalAvgPoolStep {
+  kind: OpKind.GlobalAvgPool;
+  batch: number;
+  pixels: number;
+  C: number;
+  input: number;
+  inStride: number;
+  out: number;
+  outStride: number;
+}
+
+export interface SoftmaxStep {
+  kind: OpKind.Softmax;
+  rows: number;
+  cols: number;
+  input: number;
+  inStride: number;
+  out: number;
+  outStride: number;
+}
+
+export interface AffineStep {
+  kind: OpKind.Affine;
+  pixels: number;
+  C: number;
+  input: number;
+  inStride: number;
+  out: number;
+  outStride: number;
+  scale: number;
+  shift: number;
+  relu: boolean;
+}
+
+export type Step = IgemmStep | PoolStep | GlobalAvgPoolStep | SoftmaxStep | AffineStep;
+
+/** The word values of `step`, in the order its kernel reads them. */
+function words(step: Step): number[] {
+  switch (step.kind) {
+    case OpKind.Igemm:
+      return [step.kind, step.M, step.N, step.kc, step.taps, step.indirection, step.weights, step.bias,
+        step.out, step.outStride, step.relu ? 1 : 0, step.mc, step.mBlocks, step.nChunks, step.panelsPerChunk];
+    case OpKind.MaxPool:
+    case OpKind.AvgPool:
+      return [step.kind, step.batch, step.H, step.W, step.C, step.input, step.inStride, step.OH, step.OW,
+        step.out, step.outStride, step.kh, step.kw, step.sh, step.sw,
+        step.padTop, step.padLeft, step.padBottom, step.padRight, step.countIncludePad ? 1 : 0];
+    case OpKind.GlobalAvgPool:
+      return [step.kind, step.batch, step.pixels, step.C, step.input, step.inStride, step.out, step.outStride];
+    case OpKind.Softmax:
+      return [step.kind, step.rows, step.cols, step.input, step.inStride, step.out, step.outStride];
+    case OpKind.Affine:
+      return [step.kind, step.pixels, step.C, step.input, step.inStride, step.out, step.outStride,
+        step.scale, step.shift, step.relu ? 1 : 0];
+  }
+}
+
+/** Writes `steps` as records starting at byte `at` of `memory`. */
+export function encodeSteps(memory: ArrayBufferLike, at: number, steps: readonly Step[]): void {
+  const view = new Int32Array(memory, at, steps.length * OP_WORDS);
+  view.fill(0);
+  steps.forEach((step, i) => {
+    const w = words(step);
+    for (let j = 0; j < w.length; j++) {
+      // Addresses are unsigned 32-bit; `| 0` keeps values ≥ 2^31 intact bit for bit.
+      view[i * OP_WORDS + j] = w[j]! | 0;
+    }
+  });
+}

@@ -1,0 +1,402 @@
+import { consumers } from "../graph/consumers.js";
+import type { Graph, Node } from "../graph/ir.js";
+import { alignUp, planArena } from "./arena.js";
+import { encodeSteps, OP_BYTES, OpKind, type Step } from "./ops.js";
+import type { WeightLayout } from "./weights.js";
+
+/**
+ * Lowers an optimized graph to a static plan for one batch size and thread
+ * count: a list of kernel steps, their indirection buffers and one arena for
+ * every activation, all at fixed addresses. Made once; inference then only
+ * writes the input, runs the steps and reads the outputs.
+ *
+ * Concatenation costs nothing: a tensor whose only reader is a concat is
+ * placed straight into its channel slot of the concat's buffer (a "view" with
+ * the concat's pixel stride), and every kernel takes input and output pixel
+ * strides. Flatten and kept Identity nodes share their input's storage.
+ */
+
+/** Where a tensor's values live: pixel p of the whole batch starts at `address + p * pixelStride`. */
+export interface BoundTensor {
+  name: string;
+  /** Per-sample shape. */
+  shape: number[];
+  address: number;
+  /** Bytes between consecutive pixels (more than channels*4 for a view into a concat). */
+  pixelStride: number;
+  /** Pixels per sample: H*W for images, 1 for flat tensors. */
+  pixels: number;
+  channels: number;
+}
+
+export interface Plan {
+  batch: number;
+  /** Address of the first step record and the number of steps. */
+  ops: number;
+  steps: number;
+  /** Multiply-accumulates (or element visits) per step, to pace cooperative single-thread runs. */
+  costs: number[];
+  inputs: BoundTensor[];
+  outputs: Map<string, BoundTensor>;
+}
+
+export interface PlanLayout {
+  /** Bytes of wasm memory the plan needs (steps, indirection, zero row, arena). */
+  bytes: number;
+  arenaBytes: number;
+  /** Writes the plan into `memory` at `base`; weights were packed at `weightsBase`. */
+  materialize(memory: ArrayBufferLike, base: number, weightsBase: number): Plan;
+}
+
+export interface PlanOptions {
+  batch: number;
+  threads: number;
+  /** Tensors to make readable after a run, besides the graph outputs. */
+  outputs: readonly string[];
+}
+
+interface Storage {
+  root: string;
+  offset: number;
+  pixelStride: number;
+  pixels: number;
+}
+
+/** A step whose addresses are filled in once the region's base is known. */
+interface PendingStep {
+  reads: string[];
+  writes: string[];
+  cost: number;
+  /** Bytes of indirection buffer it needs (igemm only). */
+  indirectionBytes: number;
+  build(at: Addresses): Step;
+}
+
+interface Addresses {
+  memory: ArrayBufferLike;
+  tensor(name: string): Storage & { address: number };
+  weights(node: string): { weights: number; bias: number };
+  /** Start of this step's indirection buffer. */
+  indirection: number;
+  zeroRow: number;
+}
+
+const REGION_ALIGN = 64;
+/** Rows x K floats of the A block a GEMM unit works on; sized to stay in L2 while panels stream. */
+const A_BLOCK_BYTES = 128 * 1024;
+
+function product(dims: readonly number[]): number {
+  return dims.reduce((a, b) => a * b, 1);
+}
+
+function fail(node: Node, message: string): never {
+  throw new Error(`node ${node.name} (${node.op}): ${message}`);
+}
+
+/** Cuts an M x N GEMM into (M block, N chunk) units: enough units for every thread, panels reused across a block. */
+function gemmBlocking(M: number, N: number, K: number, threads: number) {
+  const mc = Math.min(256, Math.max(16, Math.floor(A_BLOCK_BYTES / (K * 4) / 4) * 4));
+  const mBlocks = Math.ceil(M / mc);
+  const panels = Math.ceil(N / 8);
+  const wanted = 4 * threads;
+  const chunks = mBlocks >= wanted ? 1 : Math.min(panels, Math.ceil(wanted / mBlocks));
+  const panelsPerChunk = Math.ceil(panels / chunks);
+  return { mc, mBlocks, nChunks: Math.ceil(panels / panelsPerChunk), panelsPerChunk };
+}
+
+export function makePlan(graph: Graph, shapes: Map<string, number[]>, weights: WeightLayout, opts: PlanOptions): PlanLayout {
+  const B = opts.batch;
+  const byName = new Map(graph.nodes.map((n) => [n.name, n]));
+  const readers = consumers(graph);
+  const shapeOf = (name: string): number[] => shapes.get(name)!;
+  const channelsOf = (name: string): number => shapeOf(name).at(-1)!;
+  const pixelsOf = (name: string): number => product(shapeOf(name).slice(0, -1));
+
+  for (const name of opts.outputs) {
+    if (!byName.has(name)) throw new Error(`no tensor named ${name} in the optimized graph (it may have been fused; keep it at load time)`);
+  }
+
+  // Which tensors are written straight into a concat's buffer.
+  const viewOf = new Map<string, { concat: string; offset: number }>();
+  const aliasOf = new Map<string, string>();
+  for (const node of graph.nodes) {
+    if (node.op === "identity" || node.op === "flatten") {
+      // A flatten input is never a strided view (views have the concat as sole reader), so it is contiguous.
+      aliasOf.set(node.name, node.inputs[0]!);
+    } else if (node.op === "concat") {
+      let offset = 0;
+      for (const input of node.inputs) {
+        const producer = byName.get(input)!;
+        const sole = readers.get(input)!.length === 1 && node.inputs.filter((i) => i === input).length === 1;
+        const writable = producer.op !== "input" && producer.op !== "identity" && producer.op !== "flatten";
+        if (sole && writable && !viewOf.has(input)) viewOf.set(input, { concat: node.name, offset });
+        offset += channelsOf(input) * 4;
+      }
+    }
+  }
+
+  const storageCache = new Map<string, Storage>();
+  const storage = (name: string): Storage => {
+    let s = storageCache.get(name);
+    if (s) return s;
+    const alias = aliasOf.get(name);
+    const view = viewOf.get(name);
+    if (alias !== undefined) {
+      const inner = storage(alias);
+      s = pixelsOf(name) === inner.pixels ? inner : { ...inner, pixelStride: inner.pixelStride * inner.pixels, pixels: 1 };
+    } else if (view) {
+      const outer = storage(view.concat);
+      s = { ...outer, offset: outer.offset + view.offset };
+    } else {
+      s = { root: name, offset: 0, pixelStride: channelsOf(name) * 4, pixels: pixelsOf(name) };
+    }
+    storageCache.set(name, s);
+    return s;
+  };
+
+  // Steps in graph order.
+  const pending: PendingStep[] = [];
+  const root = (name: string): string => storage(name).root;
+  let maxKc = 4;
+  for (const node of graph.nodes) {
+    const out = node.name;
+    const inName = node.inputs[0]!;
+    switch (node.op) {
+      case "input":
+      case "identity":
+      case "flatten":
+        break;
+      case "conv2d": {
+        const [kh, kw, cin, cout] = node.kernelShape;
+        const [H, W] = shapeOf(inName);
+        const [OH, OW] = shapeOf(out);
+        const taps = kh * kw;
+        const M = B * OH! * OW!;
+        maxKc = Math.max(maxKc, cin);
+        const blocking = gemmBlocking(M, cout, taps * cin, opts.threads);
+        pending.push({
+          reads: [root(inName)], writes: [root(out)], cost: M * cout * taps * cin,
+          indirectionBytes: M * taps * 4,
+          build(at) {
+            const src = at.tensor(inName);
+            const dst = at.tensor(out);
+            const ind = new Uint32Array(at.memory, at.indirection, M * taps);
+            const [sh, sw] = node.strides;
+            const { top, left } = node.pads;
+            let i = 0;
+            for (let n = 0; n < B; n++) {
+              for (let oy = 0; oy < OH!; oy++) {
+                for (let ox = 0; ox < OW!; ox++) {
+                  for (let ky = 0; ky < kh; ky++) {
+                    const iy = oy * sh - top + ky;
+                    for (let kx = 0; kx < kw; kx++) {
+                      const ix = ox * sw - left + kx;
+                      const inside = iy >= 0 && iy < H! && ix >= 0 && ix < W!;
+                      ind[i++] = inside ? src.address + ((n * H! + iy) * W! + ix) * src.pixelStride : at.zeroRow;
+                    }
+                  }
+                }
+              }
+            }
+            const w = at.weights(node.name);
+            return {
+              kind: OpKind.Igemm, M, N: cout, kc: cin, taps, indirection: at.indirection,
+              weights: w.weights, bias: w.bias, out: dst.address, outStride: dst.pixelStride,
+              relu: node.activation === "relu", mc: blocking.mc, mBlocks: blocking.mBlocks,
+              nChunks: blocking.nChunks, panelsPerChunk: blocking.panelsPerChunk,
+            };
+          },
+        });
+        break;
+      }
+      case "dense": {
+        const [cin, cout] = node.kernelShape;
+        maxKc = Math.max(maxKc, cin);
+        const blocking = gemmBlocking(B, cout, cin, opts.threads);
+        pending.push({
+          reads: [root(inName)], writes: [root(out)], cost: B * cin * cout, indirectionBytes: B * 4,
+          build(at) {
+            const src = at.tensor(inName);
+            const dst = at.tensor(out);
+            const ind = new Uint32Array(at.memory, at.indirection, B);
+            for (let n = 0; n < B; n++) ind[n] = src.address + n * src.pixelStride;
+            const w = at.weights(node.name);
+            return {
+              kind: OpKind.Igemm, M: B, N: cout, kc: cin, taps: 1, indirection: at.indirection,
+              weights: w.weights, bias: w.bias, out: dst.address, outStride: dst.pixelStride,
+              relu: node.activation === "relu", mc: blocking.mc, mBlocks: blocking.mBlocks,
+              nChunks: blocking.nChunks, panelsPerChunk: blocking.panelsPerChunk,
+            };
+          },
+        });
+        break;
+      }
+      case "maxpool":
+      case "avgpool": {
+        const [H, W, C] = shapeOf(inName);
+        const [OH, OW] = shapeOf(out);
+        const [kh, kw] = node.window;
+        const { top, left, bottom, right } = node.pads;
+        if (top >= kh || bottom >= kh || left >= kw || right >= kw) {
+          fail(node, `padding ${top},${left},${bottom},${right} must be smaller than the ${kh}x${kw} window`);
+        }
+        pending.push({
+          reads: [root(inName)], writes: [root(out)], cost: B * OH! * OW! * C! * kh * kw, indirectionBytes: 0,
+          build(at) {
+            const src = at.tensor(inName);
+            const dst = at.tensor(out);
+            return {
+              kind: node.op === "maxpool" ? OpKind.MaxPool : OpKind.AvgPool, batch: B, H: H!, W: W!, C: C!,
+              input: src.address, inStride: src.pixelStride, OH: OH!, OW: OW!, out: dst.address,
+              outStride: dst.pixelStride, kh, kw, sh: node.strides[0], sw: node.strides[1],
+              padTop: top, padLeft: left, padBottom: bottom, padRight: right, countIncludePad: node.countIncludePad,
+            };
+          },
+        });
+        break;
+      }
+      case "globalavgpool": {
+        const [H, W, C] = shapeOf(inName);
+        pending.push({
+          reads: [root(inName)], writes: [root(out)], cost: B * H! * W! * C!, indirectionBytes: 0,
+          build(at) {
+            const src = at.tensor(inName);
+            const dst = at.tensor(out);
+            return {
+              kind: OpKind.GlobalAvgPool, batch: B, pixels: H! * W!, C: C!, input: src.address,
+              inStride: src.pixelStride, out: dst.address, outStride: dst.pixelStride,
+            };
+          },
+        });
+        break;
+      }
+      case "softmax": {
+        const rows = B * pixelsOf(inName);
+        const cols = channelsOf(inName);
+        pending.push({
+          reads: [root(inName)], writes: [root(out)], cost: rows * cols * 8, indirectionBytes: 0,
+          build(at) {
+            const src = at.tensor(inName);
+            const dst = at.tensor(out);
+            return {
+              kind: OpKind.Softmax, rows, cols, input: src.address, inStride: src.pixelStride,
+              out: dst.address, outStride: dst.pixelStride,
+            };
+          },
+        });
+        break;
+      }
+      case "batchnorm":
+      case "relu": {
+        const pixels = B * pixelsOf(inName);
+        const C = channelsOf(inName);
+        pending.push({
+          reads: [root(inName)], writes: [root(out)], cost: pixels * C, indirectionBytes: 0,
+          build(at) {
+            const src = at.tensor(inName);
+            const dst = at.tensor(out);
+            const affine = node.op === "batchnorm" ? at.weights(node.name) : { weights: 0, bias: 0 };
+            return {
+              kind: OpKind.Affine, pixels, C, input: src.address, inStride: src.pixelStride,
+              out: dst.address, outStride: dst.pixelStride, scale: affine.weights, shift: affine.bias,
+              relu: node.op === "relu",
+            };
+          },
+        });
+        break;
+      }
+      case "concat": {
+        let offset = 0;
+        for (const input of node.inputs) {
+          const channelOffset = offset;
+          offset += channelsOf(input) * 4;
+          if (viewOf.get(input)?.concat === node.name) continue;
+          const pixels = B * pixelsOf(input);
+          const C = channelsOf(input);
+          pending.push({
+            reads: [root(input)], writes: [root(out)], cost: pixels * C, indirectionBytes: 0,
+            build(at) {
+              const src = at.tensor(input);
+              const dst = at.tensor(out);
+              return {
+                kind: OpKind.Affine, pixels, C, input: src.address, inStride: src.pixelStride,
+                out: dst.address + channelOffset, outStride: dst.pixelStride, scale: 0, shift: 0, relu: false,
+              };
+            },
+          });
+        }
+        break;
+      }
+    }
+  }
+
+  // Lifetimes of root buffers, in step indices.
+  const kept = new Set([...graph.outputs, ...opts.outputs].map(root));
+  const lifetimes = new Map<string, { first: number; last: number }>();
+  const touch = (r: string, step: number) => {
+    const l = lifetimes.get(r);
+    if (l) {
+      l.first = Math.min(l.first, step);
+      l.last = Math.max(l.last, step);
+    } else lifetimes.set(r, { first: step, last: step });
+  };
+  const inputNodes = graph.nodes.filter((n) => n.op === "input");
+  for (const n of inputNodes) touch(root(n.name), 0);
+  pending.forEach((s, i) => {
+    for (const r of s.writes) touch(r, i);
+    for (const r of s.reads) touch(r, i);
+  });
+  for (const r of kept) touch(r, pending.length);
+  const roots = [...lifetimes.keys()];
+  const arena = planArena(roots.map((r) => ({ size: B * pixelsOf(r) * channelsOf(r) * 4, ...lifetimes.get(r)! })));
+
+  // Region: steps | indirection buffers | zero row | arena.
+  let bytes = alignUp(pending.length * OP_BYTES, REGION_ALIGN);
+  const indirectionAt = pending.map((s) => {
+    const at = bytes;
+    bytes = alignUp(bytes + s.indirectionBytes, REGION_ALIGN);
+    return at;
+  });
+  const zeroRowAt = bytes;
+  bytes = alignUp(bytes + maxKc * 4, REGION_ALIGN);
+  const arenaAt = bytes;
+  bytes += arena.size;
+  const rootOffset = new Map(roots.map((r, i) => [r, arena.offsets[i]!]));
+
+  return {
+    bytes,
+    arenaBytes: arena.size,
+    materialize(memory, base, weightsBase) {
+      new Uint8Array(memory, base + zeroRowAt, maxKc * 4).fill(0);
+      const tensor = (name: string) => {
+        const s = storage(name);
+        return { ...s, address: base + arenaAt + rootOffset.get(s.root)! + s.offset };
+      };
+      const steps = pending.map((p, i) =>
+        p.build({
+          memory,
+          tensor,
+          weights(node) {
+            const e = weights.entries.get(node)!;
+            return { weights: weightsBase + e.weights, bias: weightsBase + e.bias };
+          },
+          indirection: base + indirectionAt[i]!,
+          zeroRow: base + zeroRowAt,
+        }),
+      );
+      encodeSteps(memory, base, steps);
+      const bind = (name: string): BoundTensor => {
+        const t = tensor(name);
+        return { name, shape: shapeOf(name), address: t.address, pixelStride: t.pixelStride, pixels: pixelsOf(name), channels: channelsOf(name) };
+      };
+      return {
+        batch: B,
+        ops: base,
+        steps: steps.length,
+        costs: pending.map((p) => p.cost),
+        inputs: inputNodes.map((n) => bind(n.name)),
+        outputs: new Map([...graph.outputs, ...opts.outputs].map((n) => [n, bind(n)])),
+      };
+    },
+  };
+}

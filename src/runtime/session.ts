@@ -1,0 +1,131 @@
+import type { Graph } from "../graph/ir.js";
+import { inferShapes } from "../graph/shapes.js";
+import { optimize } from "../passes/index.js";
+import type { Platform } from "../platform/types.js";
+import { compileKernels, Engine, type KernelBuild } from "./engine.js";
+import { makePlan, type BoundTensor, type Plan } from "./plan.js";
+import { layoutWeights } from "./weights.js";
+
+export interface SessionOptions {
+  threads: number;
+  build: KernelBuild | "auto";
+  platform: Platform;
+  /** Tensors that must stay observable through the optimization passes (read later with `outputs`). */
+  keep: readonly string[];
+  /** A precompiled kernel module (hosts that cannot compile wasm from bytes, e.g. workerd). */
+  module?: WebAssembly.Module;
+  /** Which build `module` is; required with `module`. */
+  moduleBuild?: KernelBuild;
+}
+
+export interface TensorData {
+  data: Float32Array;
+  /** [batch, ...per-sample shape]. */
+  dims: number[];
+}
+
+/**
+ * A graph made runnable: optimized once, weights packed once into wasm
+ * memory, plans made once per (batch size, output set) and reused. Runs are
+ * serialized: one plan's arena is reused by every run.
+ */
+export class Session {
+  readonly graph: Graph;
+  readonly shapes: Map<string, number[]>;
+  readonly engine: Engine;
+  private readonly weightsBase: number;
+  private readonly weights: ReturnType<typeof layoutWeights>;
+  private readonly plans = new Map<string, Plan>();
+  private readonly keep: readonly string[];
+  private queue: Promise<unknown> = Promise.resolve();
+
+  private constructor(graph: Graph, shapes: Map<string, number[]>, engine: Engine, weights: ReturnType<typeof layoutWeights>, weightsBase: number, keep: readonly string[]) {
+    this.graph = graph;
+    this.keep = keep;
+    this.shapes = shapes;
+    this.engine = engine;
+    this.weights = weights;
+    this.weightsBase = weightsBase;
+  }
+
+  static async create(imported: Graph, opts: SessionOptions): Promise<Session> {
+    const graph = optimize(imported, opts.keep);
+    const shapes = inferShapes(graph);
+    const weights = layoutWeights(graph);
+    const threads = opts.threads;
+    const firstPlan = makePlan(graph, shapes, weights, { batch: 1, threads, outputs: opts.keep });
+    let module = opts.module;
+    let build = opts.moduleBuild;
+    if (!module) ({ module, build } = await compileKernels(opts.build));
+    else if (!build) throw new Error("options.module needs options.moduleBuild (\"relaxed\" or \"plain\")");
+    const engine = await Engine.create({
+      module, build: build!, threads, platform: opts.platform,
+      initialBytes: weights.bytes + firstPlan.bytes + 4096,
+    });
+    const weightsBase = engine.allocate(weights.bytes);
+    weights.write(engine.memory.buffer, weightsBase);
+    const session = new Session(graph, shapes, engine, weights, weightsBase, opts.keep);
+    session.plans.set(planKey(1, opts.keep), session.place(firstPlan));
+    return session;
+  }
+
+  private place(layout: ReturnType<typeof makePlan>): Plan {
+    const base = this.engine.allocate(layout.bytes);
+    return layout.materialize(this.engine.memory.buffer, base, this.weightsBase);
+  }
+
+  /** The plan for `batch` that can read `outputs` (made on first use). */
+  plan(batch: number, outputs: readonly string[]): Plan {
+    const key = planKey(batch, outputs);
+    let plan = this.plans.get(key);
+    if (!plan) {
+      plan = this.place(makePlan(this.graph, this.shapes, this.weights, { batch, threads: this.engine.threads, outputs }));
+      this.plans.set(key, plan);
+    }
+    return plan;
+  }
+
+  /**
+   * Runs the graph on `inputs` (each [batch, ...shape], NHWC, contiguous) and
+   * returns copies of `outputs` (graph outputs by default).
+   */
+  run(inputs: Map<string, Float32Array>, batch: number, outputs?: readonly string[]): Promise<Map<string, TensorData>> {
+    const result = this.queue.then(() => this.runNow(inputs, batch, outputs ?? this.graph.outputs));
+    this.queue = result.catch(() => undefined);
+    return result;
+  }
+
+  private async runNow(inputs: Map<string, Float32Array>, batch: number, names: readonly string[]): Promise<Map<string, TensorData>> {
+    // Kept tensors are always in the plan, so the plan made at load serves every default run.
+    const extra = [...new Set([...this.keep, ...names.filter((n) => !this.graph.outputs.includes(n))])];
+    const plan = this.plan(batch, extra);
+    for (const bound of plan.inputs) {
+      const data = inputs.get(bound.name)!;
+      new Float32Array(this.engine.memory.buffer, bound.address, data.length).set(data);
+    }
+    await this.engine.run(plan);
+    const out = new Map<string, TensorData>();
+    for (const name of names) out.set(name, read(this.engine.memory.buffer, plan.outputs.get(name)!, batch));
+    return out;
+  }
+
+  dispose(): void {
+    this.engine.dispose();
+  }
+}
+
+function planKey(batch: number, outputs: readonly string[]): string {
+  return `${batch}:${[...outputs].sort().join(",")}`;
+}
+
+/** Copies a (possibly strided) tensor out of wasm memory into a dense [batch, ...shape] array. */
+function read(memory: ArrayBufferLike, t: BoundTensor, batch: number): TensorData {
+  const data = new Float32Array(batch * t.pixels * t.channels);
+  const heap = new Float32Array(memory);
+  const total = batch * t.pixels;
+  for (let p = 0; p < total; p++) {
+    const at = (t.address + p * t.pixelStride) / 4;
+    data.set(heap.subarray(at, at + t.channels), p * t.channels);
+  }
+  return { data, dims: [batch, ...t.shape] };
+}

@@ -1,0 +1,101 @@
+/**
+ * Shared kernel tester: every kernel family through the planner and the real
+ * wasm module, against naive loops written here (independent of src/). GEMM
+ * cases cover K below, at and above the 4x8 block, partial M and N tiles,
+ * strides, paddings, and writing into a concat slot; both builds, 1 and 2 threads.
+ */
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import type { Graph, Node, Pads } from "../../src/graph/ir.js";
+import { nodePlatform } from "../../src/platform/node.js";
+import { Session } from "../../src/runtime/session.js";
+
+function rng(seed: number) {
+  let s = seed >>> 0;
+  return () => {
+    s = (s * 1664525 + 1013904223) >>> 0;
+    return s / 2 ** 32 - 0.5;
+  };
+}
+
+function randomArray(n: number, r: () => number): Float32Array {
+  const a = new Float32Array(n);
+  for (let i = 0; i < n; i++) a[i] = r();
+  return a;
+}
+
+function naiveConv(x: Float32Array, B: number, H: number, W: number, C: number, k: Float32Array, kh: number, kw: number, cout: number,
+  bias: Float32Array | null, s: [number, number], p: Pads, relu: boolean) {
+  const OH = Math.floor((H + p.top + p.bottom - kh) / s[0]) + 1;
+  const OW = Math.floor((W + p.left + p.right - kw) / s[1]) + 1;
+  const y = new Float32Array(B * OH * OW * cout);
+  for (let n = 0; n < B; n++) for (let oy = 0; oy < OH; oy++) for (let ox = 0; ox < OW; ox++) for (let co = 0; co < cout; co++) {
+    let acc = bias ? bias[co]! : 0;
+    for (let ky = 0; ky < kh; ky++) for (let kx = 0; kx < kw; kx++) {
+      const iy = oy * s[0] - p.top + ky, ix = ox * s[1] - p.left + kx;
+      if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
+      for (let ci = 0; ci < C; ci++) acc += x[((n * H + iy) * W + ix) * C + ci]! * k[((ky * kw + kx) * C + ci) * cout + co]!;
+    }
+    y[((n * OH + oy) * OW + ox) * cout + co] = relu ? Math.max(0, acc) : acc;
+  }
+  return { y, OH, OW };
+}
+
+function maxAbsDiff(a: Float32Array, b: Float32Array): number {
+  assert.is(a.length, b.length, "lengths differ");
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
+  return m;
+}
+
+const configs = [
+  { build: "relaxed", threads: 1 },
+  { build: "plain", threads: 1 },
+  { build: "relaxed", threads: 2 },
+] as const;
+
+const convCases = [
+  // [H, W, C, cout, kh, kw, stride, pads]
+  { H: 5, W: 7, C: 1, cout: 3, kh: 1, kw: 1, s: 1, p: 0 },     // K=1 below the block, N < 8
+  { H: 6, W: 6, C: 4, cout: 8, kh: 1, kw: 1, s: 1, p: 0 },     // K=4, N at the block
+  { H: 9, W: 5, C: 13, cout: 21, kh: 3, kw: 3, s: 1, p: 1 },   // partial N panel, same pad
+  { H: 11, W: 10, C: 7, cout: 16, kh: 3, kw: 3, s: 2, p: 0 },  // stride 2 valid
+  { H: 8, W: 9, C: 6, cout: 9, kh: 1, kw: 7, s: 1, p: 3 },     // 1x7
+  { H: 9, W: 8, C: 5, cout: 12, kh: 7, kw: 1, s: 1, p: 3 },    // 7x1
+  { H: 7, W: 7, C: 3, cout: 10, kh: 5, kw: 5, s: 1, p: 2 },    // 5x5
+  { H: 4, W: 6, C: 9, cout: 33, kh: 1, kw: 3, s: 1, p: 1 },    // 1x3, N above the block
+  { H: 6, W: 4, C: 40, cout: 7, kh: 3, kw: 1, s: 2, p: 1 },    // 3x1 stride 2, K far above the block
+];
+
+for (const cfg of configs) {
+  for (const [i, c] of convCases.entries()) {
+    test(`conv ${c.kh}x${c.kw}/${c.s} C=${c.C} N=${c.cout} on ${c.H}x${c.W} (${cfg.build}, ${cfg.threads}T) #${i}`, async () => {
+      const r = rng(1000 + i);
+      const B = 2;
+      const pads: Pads = c.kh === 1 && c.kw === 1 ? { top: 0, left: 0, bottom: 0, right: 0 }
+        : { top: c.kh > 1 ? c.p : 0, bottom: c.kh > 1 ? c.p : 0, left: c.kw > 1 ? c.p : 0, right: c.kw > 1 ? c.p : 0 };
+      const kernel = randomArray(c.kh * c.kw * c.C * c.cout, r);
+      const bias = randomArray(c.cout, r);
+      const x = randomArray(B * c.H * c.W * c.C, r);
+      const relu = i % 2 === 0;
+      const nodes: Node[] = [
+        { op: "input", name: "x", inputs: [], shape: [c.H, c.W, c.C] },
+        { op: "conv2d", name: "y", inputs: ["x"], kernel, kernelShape: [c.kh, c.kw, c.C, c.cout], bias,
+          strides: [c.s, c.s], pads, activation: relu ? "relu" : "linear" },
+      ];
+      const graph: Graph = { nodes, outputs: ["y"], metadata: { source: "test" } };
+      const session = await Session.create(graph, { threads: cfg.threads, build: cfg.build, platform: nodePlatform, keep: [] });
+      try {
+        const out = await session.run(new Map([["x", x]]), B);
+        const want = naiveConv(x, B, c.H, c.W, c.C, kernel, c.kh, c.kw, c.cout, bias, [c.s, c.s], pads, relu);
+        const got = out.get("y")!;
+        assert.equal(got.dims, [B, want.OH, want.OW, c.cout]);
+        assert.ok(maxAbsDiff(got.data, want.y) < 1e-5, `max diff ${maxAbsDiff(got.data, want.y)}`);
+      } finally {
+        session.dispose();
+      }
+    });
+  }
+}
+
+test.run();

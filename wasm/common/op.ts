@@ -1,0 +1,27 @@
+// Every plan step is a fixed-size record of 32-bit words written by the
+// TypeScript planner (src/runtime/ops.ts mirrors this layout). Word 0 is the
+// kind; the meaning of the other words is documented per kernel family.
+export const OP_BYTES: usize = 128;
+
+export const OP_IGEMM: i32 = 1;
+export const OP_MAXPOOL: i32 = 2;
+export const OP_AVGPOOL: i32 = 3;
+export const OP_GAVGPOOL: i32 = 4;
+export const OP_SOFTMAX: i32 = 5;
+export const OP_AFFINE: i32 = 6;
+
+@inline
+export function word(op: usize, i: i32): i32 {
+  return load<i32>(op + (<usize>i << 2));
+}
+
+@inline
+export function ptr(op: usize, i: i32): usize {
+  return <usize>load<u32>(op + (<usize>i << 2));
+}
+
+/** Contiguous share [begin, end) of `total` work units for thread `tid` of `threads`. */
+@inline
+export function shareBegin(total: i32, tid: i32, threads: i32): i32 {
+  return <i32>((<i64>total * tid) / threads);
+}

@@ -1,0 +1,77 @@
+import { madd, storePartial8 } from "../common/simd";
+
+/**
+ * Indirect GEMM micro-kernel: one tile of up to 4 output pixels x 8 output
+ * channels.
+ *
+ *   C[i][j] = act(bias[j] + sum_t sum_k A(i, t)[k] * W[t*kc + k][j])
+ *
+ * A(i, t) is row i's input pointer for kernel tap t, read from the
+ * indirection buffer at `ind + i*indRowStride + t*4`; padded taps point at a
+ * zero row. W is one packed 8-column panel ((taps*kc) x 8 floats, columns past
+ * N zero-filled), so the inner loop streams it without index arithmetic.
+ *
+ * Shape of the inner loop: 4x8 is the largest block V8 keeps entirely in
+ * registers, and a count-down do/while with advancing pointers avoids the
+ * per-iteration stack check and address recomputation of a `for` loop.
+ * Rows past `mr` reuse the last valid row's pointers and are not stored.
+ */
+export function f32_igemm_4x8(
+  mr: i32, nr: i32, kc: i32, taps: i32,
+  ind: usize, indRowStride: usize,
+  w: usize, bias: usize,
+  c: usize, cStride: usize,
+  relu: bool,
+): void {
+  let c00 = v128.load(bias);
+  let c01 = v128.load(bias, 16);
+  let c10 = c00, c11 = c01, c20 = c00, c21 = c01, c30 = c00, c31 = c01;
+
+  let i0 = ind;
+  let i1 = mr > 1 ? i0 + indRowStride : i0;
+  let i2 = mr > 2 ? i1 + indRowStride : i1;
+  let i3 = mr > 3 ? i2 + indRowStride : i2;
+  let b = w;
+  let t = taps;
+  do {
+    let p0 = <usize>load<u32>(i0);
+    let p1 = <usize>load<u32>(i1);
+    let p2 = <usize>load<u32>(i2);
+    let p3 = <usize>load<u32>(i3);
+    i0 += 4; i1 += 4; i2 += 4; i3 += 4;
+    let n = kc;
+    do {
+      const b0 = v128.load(b);
+      const b1 = v128.load(b, 16);
+      let x = v128.load32_splat(p0);
+      c00 = madd(x, b0, c00); c01 = madd(x, b1, c01);
+      x = v128.load32_splat(p1);
+      c10 = madd(x, b0, c10); c11 = madd(x, b1, c11);
+      x = v128.load32_splat(p2);
+      c20 = madd(x, b0, c20); c21 = madd(x, b1, c21);
+      x = v128.load32_splat(p3);
+      c30 = madd(x, b0, c30); c31 = madd(x, b1, c31);
+      p0 += 4; p1 += 4; p2 += 4; p3 += 4; b += 32;
+    } while (--n);
+  } while (--t);
+
+  if (relu) {
+    const z = f32x4.splat(0);
+    c00 = f32x4.max(c00, z); c01 = f32x4.max(c01, z);
+    c10 = f32x4.max(c10, z); c11 = f32x4.max(c11, z);
+    c20 = f32x4.max(c20, z); c21 = f32x4.max(c21, z);
+    c30 = f32x4.max(c30, z); c31 = f32x4.max(c31, z);
+  }
+
+  if (nr == 8) {
+    v128.store(c, c00); v128.store(c, c01, 16);
+    if (mr > 1) { c += cStride; v128.store(c, c10); v128.store(c, c11, 16); }
+    if (mr > 2) { c += cStride; v128.store(c, c20); v128.store(c, c21, 16); }
+    if (mr > 3) { c += cStride; v128.store(c, c30); v128.store(c, c31, 16); }
+  } else {
+    storePartial8(c, c00, c01, nr);
+    if (mr > 1) { c += cStride; storePartial8(c, c10, c11, nr); }
+    if (mr > 2) { c += cStride; storePartial8(c, c20, c21, nr); }
+    if (mr > 3) { c += cStride; storePartial8(c, c30, c31, nr); }
+  }
+}

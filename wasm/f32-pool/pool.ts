@@ -1,0 +1,74 @@
+import { ptr, shareBegin, word } from "../common/op";
+
+/**
+ * Max / average pooling over NHWC tensors, 4 channels per SIMD step.
+ * Op words: 1 batch, 2 H, 3 W, 4 C, 5 input, 6 input pixel stride (bytes),
+ * 7 OH, 8 OW, 9 output, 10 output pixel stride (bytes), 11 kh, 12 kw, 13 sh,
+ * 14 sw, 15 pad top, 16 pad left, 17 pad bottom, 18 pad right,
+ * 19 count padding in the average (1) or only the valid cells (0).
+ *
+ * Padded cells never contribute to a max or a sum. With count-include-pad the
+ * divisor follows PyTorch/ONNX: the window clipped to the padded input, so the
+ * cells added by ceil-mode overhang are not counted either.
+ * Threads split the output rows of the whole batch.
+ */
+export function poolOp(op: usize, tid: i32, threads: i32, isMax: bool): void {
+  const B = word(op, 1), H = word(op, 2), W = word(op, 3), C = word(op, 4);
+  const inp = ptr(op, 5), inStride = ptr(op, 6);
+  const OH = word(op, 7), OW = word(op, 8);
+  const out = ptr(op, 9), outStride = ptr(op, 10);
+  const kh = word(op, 11), kw = word(op, 12), sh = word(op, 13), sw = word(op, 14);
+  const pt = word(op, 15), pl = word(op, 16), pb = word(op, 17), pr = word(op, 18);
+  const countPad = word(op, 19) != 0;
+
+  const rows = B * OH;
+  const rEnd = shareBegin(rows, tid + 1, threads);
+  const C4 = C & ~3;
+  const init = f32x4.splat(isMax ? -Infinity : 0);
+  for (let r = shareBegin(rows, tid, threads); r < rEnd; r++) {
+    const n = r / OH;
+    const oy = r - n * OH;
+    const iy0 = oy * sh - pt;
+    const ky0 = max(0, -iy0), ky1 = min(kh, H - iy0);
+    const hCount = countPad ? min(iy0 + kh, H + pb) - iy0 : ky1 - ky0;
+    const imgBase = inp + <usize>(n * H) * <usize>W * inStride;
+    for (let ox = 0; ox < OW; ox++) {
+      const ix0 = ox * sw - pl;
+      const kx0 = max(0, -ix0), kx1 = min(kw, W - ix0);
+      const wCount = countPad ? min(ix0 + kw, W + pr) - ix0 : kx1 - kx0;
+      const scale = f32(1) / <f32>(hCount * wCount);
+      const o = out + <usize>((n * OH + oy) * OW + ox) * outStride;
+      const win = imgBase + (<usize>(iy0 + ky0) * <usize>W + <usize>(ix0 + kx0)) * inStride;
+      const rowSkip = <usize>W * inStride;
+      for (let c = 0; c < C4; c += 4) {
+        let acc = init;
+        let rowPtr = win + (<usize>c << 2);
+        for (let ky = ky0; ky < ky1; ky++) {
+          let p = rowPtr;
+          for (let kx = kx0; kx < kx1; kx++) {
+            const v = v128.load(p);
+            acc = isMax ? f32x4.max(acc, v) : f32x4.add(acc, v);
+            p += inStride;
+          }
+          rowPtr += rowSkip;
+        }
+        if (!isMax) acc = f32x4.mul(acc, f32x4.splat(scale));
+        v128.store(o + (<usize>c << 2), acc);
+      }
+      for (let c = C4; c < C; c++) {
+        let acc: f32 = isMax ? -Infinity : 0;
+        let rowPtr = win + (<usize>c << 2);
+        for (let ky = ky0; ky < ky1; ky++) {
+          let p = rowPtr;
+          for (let kx = kx0; kx < kx1; kx++) {
+            const v = load<f32>(p);
+            acc = isMax ? max(acc, v) : acc + v;
+            p += inStride;
+          }
+          rowPtr += rowSkip;
+        }
+        store<f32>(o + (<usize>c << 2), isMax ? acc : acc * scale);
+      }
+    }
+  }
+}
