@@ -1,7 +1,7 @@
 // Builds the package: the AssemblyScript kernels (relaxed-SIMD and plain-SIMD
 // builds), embeds them as base64 in src/runtime/generated/kernels.ts, then
-// bundles src/ with esbuild into dist/. `node build.mjs --kernels` stops after
-// the kernels (all that the tests need, since they run the TypeScript).
+// bundles src/ with esbuild into dist/ and writes type declarations (which
+// type-checks src/). `node build.mjs --kernels` stops after the kernels.
 import { execFile } from "node:child_process";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { promisify } from "node:util";
@@ -34,18 +34,25 @@ async function buildKernels() {
 
 async function bundle() {
   await esbuild.build({
-    entryPoints: { index: "src/index.ts", cli: "src/cli/main.ts", reference: "src/reference/tfjs.ts" },
+    entryPoints: { index: "src/index.ts", cli: "src/cli/main.ts" },
     outdir: "dist",
     bundle: true,
+    // verify's TensorFlow.js reference goes in its own chunk, loaded only by `verify`,
+    // so classify works without the optional tfjs peers installed.
+    splitting: true,
+    chunkNames: "chunks/[name]-[hash]",
     format: "esm",
     platform: "node",
     target: "node20",
     sourcemap: true,
     packages: "external",
-    loader: { ".txt": "text" },
-    banner: { js: "" },
   });
 }
 
+async function declarations() {
+  // Also the strict type check of src/.
+  await run(process.execPath, ["node_modules/typescript/bin/tsc", "-p", "tsconfig.json"]);
+}
+
 await buildKernels();
-if (!process.argv.includes("--kernels")) await bundle();
+if (!process.argv.includes("--kernels")) await Promise.all([bundle(), declarations()]);

@@ -46,7 +46,8 @@ function checkOptions(opts: LoadOptions, platform: Platform): number {
   return threads;
 }
 
-function importSource(resolved: ResolvedSource): Graph {
+/** Imports a resolved source into the graph IR (no wasm involved). */
+export function importGraph(resolved: ResolvedSource): Graph {
   return importTfjsLayers(resolved.artifacts, {
     source: resolved.source,
     labels: resolved.labels,
@@ -56,8 +57,12 @@ function importSource(resolved: ResolvedSource): Graph {
 
 /** Builds a Model from an already resolved source; platform entry points call this. */
 export async function loadResolved(resolved: ResolvedSource, opts: LoadOptions, platform: Platform): Promise<Model> {
+  return loadGraph(importGraph(resolved), opts, platform);
+}
+
+/** Builds a Model from an imported graph (not modified, so one graph can back several models). */
+export async function loadGraph(graph: Graph, opts: LoadOptions, platform: Platform): Promise<Model> {
   const threads = checkOptions(opts, platform);
-  const graph = importSource(resolved);
   const outputs = graph.outputs;
   const classes = outputs.length === 1 ? graph.nodes.find((n) => n.name === outputs[0])! : undefined;
   const labels = opts.labels ?? graph.metadata.labels ?? (classes && classCount(graph) === 1000 ? IMAGENET_LABELS : undefined);

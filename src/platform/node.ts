@@ -12,8 +12,6 @@ function startWorker(source: string): WorkerHandle {
   // Evaluated source rather than a file: nothing to locate on disk, and no
   // blob: URL, which worker_threads cannot load.
   const worker = new Worker(source, { eval: true });
-  // A worker that is idle between inferences must not keep the process alive.
-  worker.unref();
   return {
     postMessage: (m) => worker.postMessage(m),
     onMessage: (f) => worker.on("message", f),
@@ -22,6 +20,8 @@ function startWorker(source: string): WorkerHandle {
       worker.on("exit", (code) => f(new Error(`worker exited with code ${code}`)));
     },
     terminate: () => void worker.terminate(),
+    // Must be called after listeners are attached: adding a "message" listener refs the port again.
+    keepAlive: (active) => (active ? worker.ref() : worker.unref()),
   };
 }
 

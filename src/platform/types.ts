@@ -9,6 +9,11 @@ export interface WorkerHandle {
   /** Errors the worker could not report itself (failed to start, crashed). */
   onError(listener: (error: Error) => void): void;
   terminate(): void;
+  /**
+   * Whether this worker keeps the host alive. Idle kernel workers must not
+   * stop a Node process from exiting; a worker in the middle of a run must.
+   */
+  keepAlive(active: boolean): void;
 }
 
 export interface Platform {

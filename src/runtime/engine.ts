@@ -19,7 +19,7 @@ interface KernelExports {
   run(tid: number, threads: number, ops: number, from: number, to: number, sync: number): number;
 }
 
-function decodeBase64(text: string): Uint8Array {
+function decodeBase64(text: string): Uint8Array<ArrayBuffer> {
   const bin = atob(text);
   const out = new Uint8Array(bin.length);
   for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
@@ -122,6 +122,7 @@ export class Engine {
     }));
     try {
       await Promise.all(ready);
+      this.setWorkersActive(false);
     } catch (e) {
       this.dispose();
       throw e;
@@ -153,6 +154,7 @@ export class Engine {
   async run(plan: Plan): Promise<void> {
     if (this.failure) throw this.failure;
     if (this.threads === 1) return this.runHere(plan);
+    this.setWorkersActive(true);
     return new Promise<void>((resolve, reject) => {
       this.pending = { resolve, reject, remaining: this.workers.length };
       const msg = { type: "run", threads: this.threads, ops: plan.ops, from: 0, to: plan.steps, sync: this.sync };
@@ -173,16 +175,22 @@ export class Engine {
     }
   }
 
+  private setWorkersActive(active: boolean): void {
+    for (const w of this.workers) w.keepAlive(active);
+  }
+
   private workerDone(bad: number): void {
     const p = this.pending;
     if (!p) return;
     if (bad >= 0) {
       this.pending = null;
+      this.setWorkersActive(false);
       p.reject(stepError(bad));
       return;
     }
     if (--p.remaining === 0) {
       this.pending = null;
+      this.setWorkersActive(false);
       p.resolve();
     }
   }

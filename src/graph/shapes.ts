@@ -1,0 +1,110 @@
+/**
+ * Per-sample shape inference over the IR (NHWC, no batch dimension).
+ *
+ * `outputShape` is the single source of truth for how each op maps shapes,
+ * so importers (which need shapes while building, e.g. to resolve "same"
+ * padding) and later passes agree on them.
+ */
+
+import type { Graph, Node, Pads } from "./ir.js";
+
+function fail(node: Node, message: string): never {
+  throw new Error(`node ${node.name} (${node.op}): ${message}`);
+}
+
+function fmt(shape: readonly number[]): string {
+  return `[${shape.join(",")}]`;
+}
+
+/** Output length of a sliding window along one axis; the window must fit at least once. */
+function windowOut(node: Node, size: number, padBefore: number, padAfter: number, k: number, stride: number): number {
+  const out = Math.floor((size + padBefore + padAfter - k) / stride) + 1;
+  if (out < 1) fail(node, `window ${k} does not fit an input of ${size} with padding ${padBefore}+${padAfter}`);
+  return out;
+}
+
+function spatial(
+  node: Node,
+  input: readonly number[],
+  window: readonly [number, number],
+  strides: readonly [number, number],
+  pads: Pads,
+): [number, number] {
+  if (input.length !== 3) fail(node, `expects an [H,W,C] input, got ${fmt(input)}`);
+  return [
+    windowOut(node, input[0], pads.top, pads.bottom, window[0], strides[0]),
+    windowOut(node, input[1], pads.left, pads.right, window[1], strides[1]),
+  ];
+}
+
+/** Shape of `node`'s output given its input shapes (in `node.inputs` order). Throws naming the node. */
+export function outputShape(node: Node, inputs: readonly (readonly number[])[]): number[] {
+  const expectedInputs = node.op === "input" ? 0 : node.op === "concat" ? -1 : 1;
+  if (expectedInputs >= 0 && inputs.length !== expectedInputs) {
+    fail(node, `expects ${expectedInputs} input(s), got ${inputs.length}`);
+  }
+  switch (node.op) {
+    case "input":
+      return [...node.shape];
+    case "conv2d": {
+      const [kh, kw, cin, cout] = node.kernelShape;
+      const [h, w] = spatial(node, inputs[0], [kh, kw], node.strides, node.pads);
+      if (inputs[0][2] !== cin) fail(node, `kernel expects ${cin} input channels, input is ${fmt(inputs[0])}`);
+      return [h, w, cout];
+    }
+    case "maxpool":
+    case "avgpool": {
+      const [h, w] = spatial(node, inputs[0], node.window, node.strides, node.pads);
+      return [h, w, inputs[0][2]];
+    }
+    case "batchnorm": {
+      const channels = inputs[0][inputs[0].length - 1];
+      if (node.mean.length !== channels) fail(node, `has ${node.mean.length} channels, input is ${fmt(inputs[0])}`);
+      return [...inputs[0]];
+    }
+    case "relu":
+    case "softmax":
+    case "identity":
+      return [...inputs[0]];
+    case "globalavgpool":
+      if (inputs[0].length !== 3) fail(node, `expects an [H,W,C] input, got ${fmt(inputs[0])}`);
+      return [inputs[0][2]];
+    case "flatten":
+      return [inputs[0].reduce((a, b) => a * b, 1)];
+    case "dense": {
+      const [cin, cout] = node.kernelShape;
+      if (inputs[0].length !== 1 || inputs[0][0] !== cin) {
+        fail(node, `kernel expects a [${cin}] input, got ${fmt(inputs[0])}`);
+      }
+      return [cout];
+    }
+    case "concat": {
+      if (inputs.length < 1) fail(node, "expects at least one input");
+      const first = inputs[0];
+      let channels = 0;
+      for (const shape of inputs) {
+        const sameLeading =
+          shape.length === first.length && shape.slice(0, -1).every((d, i) => d === first[i]);
+        if (!sameLeading) {
+          fail(node, `inputs must agree on all but the last axis, got ${inputs.map(fmt).join(" and ")}`);
+        }
+        channels += shape[shape.length - 1];
+      }
+      return [...first.slice(0, -1), channels];
+    }
+  }
+}
+
+/** Output shape of every node, keyed by node (= tensor) name. Nodes must be in topological order. */
+export function inferShapes(graph: Graph): Map<string, number[]> {
+  const shapes = new Map<string, number[]>();
+  for (const node of graph.nodes) {
+    const inputs = node.inputs.map((name) => {
+      const shape = shapes.get(name);
+      if (!shape) fail(node, `reads ${name}, which is not produced by an earlier node`);
+      return shape;
+    });
+    shapes.set(node.name, outputShape(node, inputs));
+  }
+  return shapes;
+}

@@ -1,0 +1,184 @@
+/**
+ * Extracts the payload of single-module browserify UMD bundles, the way
+ * nsfwjs ships its models: `model.min.js` assigns the model.json object
+ * literal and each `group1-shardNofM.min.js` assigns a base64 string, both
+ * as `<m>.exports=<literal>` inside minified wrapper code.
+ *
+ * The literal is parsed, not evaluated: the grammar below covers what JSON
+ * and minifiers produce (unquoted keys, `!0`/`!1`, `.5`, `void 0`) and
+ * rejects anything else with its position, so a bundle we do not understand
+ * fails loudly instead of running.
+ */
+
+class LiteralParser {
+  pos: number;
+
+  constructor(
+    private readonly text: string,
+    start: number,
+    private readonly what: string,
+  ) {
+    this.pos = start;
+  }
+
+  fail(message: string): never {
+    const near = this.text.slice(this.pos, this.pos + 40);
+    throw new Error(`${this.what}: ${message} at offset ${this.pos} (near ${JSON.stringify(near)})`);
+  }
+
+  skipSpace(): void {
+    while (this.pos < this.text.length && /\s/.test(this.text[this.pos])) this.pos++;
+  }
+
+  /** Consumes `token` if it is next. */
+  eat(token: string): boolean {
+    this.skipSpace();
+    if (!this.text.startsWith(token, this.pos)) return false;
+    this.pos += token.length;
+    return true;
+  }
+
+  expect(token: string): void {
+    if (!this.eat(token)) this.fail(`expected ${JSON.stringify(token)}`);
+  }
+
+  value(): unknown {
+    this.skipSpace();
+    const c = this.text[this.pos];
+    if (c === "{") return this.object();
+    if (c === "[") return this.array();
+    if (c === '"' || c === "'") return this.string();
+    if (this.eat("!0")) return true;
+    if (this.eat("!1")) return false;
+    if (this.eat("-")) return -this.number();
+    if (c !== undefined && /[\d.]/.test(c)) return this.number();
+    const word = /^[A-Za-z_$][\w$]*/.exec(this.text.slice(this.pos, this.pos + 64))?.[0];
+    const words: Record<string, unknown> = { true: true, false: false, null: null, Infinity, NaN };
+    if (word !== undefined && Object.hasOwn(words, word)) {
+      this.pos += word.length;
+      return words[word];
+    }
+    if (word === "void") {
+      this.pos += word.length;
+      this.expect("0");
+      return undefined;
+    }
+    return this.fail("unsupported syntax in literal");
+  }
+
+  number(): number {
+    this.skipSpace();
+    const match = /^(?:0[xX][\da-fA-F]+|(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)/.exec(this.text.slice(this.pos, this.pos + 64));
+    if (!match) this.fail("expected a number");
+    this.pos += match[0].length;
+    return Number(match[0]);
+  }
+
+  string(): string {
+    const quote = this.text[this.pos++];
+    let out = "";
+    for (;;) {
+      // Copy runs without escapes in one slice: shard payloads are megabytes long.
+      let end = this.pos;
+      while (end < this.text.length && this.text[end] !== quote && this.text[end] !== "\\" && this.text[end] !== "\n") end++;
+      out += this.text.slice(this.pos, end);
+      this.pos = end;
+      const c = this.text[this.pos];
+      if (c === quote) {
+        this.pos++;
+        return out;
+      }
+      if (c !== "\\") this.fail("unterminated string");
+      out += this.escape();
+    }
+  }
+
+  private escape(): string {
+    const c = this.text[this.pos + 1];
+    this.pos += 2;
+    const simple: Record<string, string> = { n: "\n", r: "\r", t: "\t", b: "\b", f: "\f", v: "\v", "0": "\0", "\n": "" };
+    if (Object.hasOwn(simple, c)) return simple[c];
+    const hex = (digits: number): string => {
+      const code = this.text.slice(this.pos, this.pos + digits);
+      if (!/^[\da-fA-F]+$/.test(code) || code.length !== digits) this.fail("bad escape");
+      this.pos += digits;
+      return String.fromCodePoint(parseInt(code, 16));
+    };
+    if (c === "x") return hex(2);
+    if (c === "u" && this.text[this.pos] === "{") {
+      const close = this.text.indexOf("}", this.pos);
+      const code = close < 0 ? "" : this.text.slice(this.pos + 1, close);
+      if (!/^[\da-fA-F]{1,6}$/.test(code)) this.fail("bad escape");
+      this.pos = close + 1;
+      return String.fromCodePoint(parseInt(code, 16));
+    }
+    if (c === "u") return hex(4);
+    if (c === undefined) this.fail("unterminated string");
+    return c;
+  }
+
+  array(): unknown[] {
+    this.expect("[");
+    const items: unknown[] = [];
+    if (this.eat("]")) return items;
+    do items.push(this.value());
+    while (this.eat(","));
+    this.expect("]");
+    return items;
+  }
+
+  object(): Record<string, unknown> {
+    this.expect("{");
+    const obj: Record<string, unknown> = {};
+    if (this.eat("}")) return obj;
+    do {
+      this.skipSpace();
+      const c = this.text[this.pos];
+      let key: string;
+      if (c === '"' || c === "'") key = this.string();
+      else if (c !== undefined && /[\d.]/.test(c)) key = String(this.number());
+      else {
+        const word = /^[A-Za-z_$][\w$]*/.exec(this.text.slice(this.pos, this.pos + 256))?.[0];
+        if (word === undefined) this.fail("expected a property name");
+        key = word;
+        this.pos += word.length;
+      }
+      this.expect(":");
+      // defineProperty, not assignment, so a "__proto__" key stays plain data.
+      Object.defineProperty(obj, key, { value: this.value(), enumerable: true, writable: true, configurable: true });
+    } while (this.eat(","));
+    this.expect("}");
+    return obj;
+  }
+}
+
+/**
+ * The literal a bundle assigns to its module's `exports`. `what` names the
+ * bundle in errors. The literal must be the whole module body, i.e. followed
+ * by the end of the module function.
+ */
+function exportedLiteral(text: string, what: string): unknown {
+  const match = /\.exports\s*=\s*(?=[{["'])/.exec(text);
+  if (!match) throw new Error(`${what}: no "exports=<literal>" assignment found; not a bundled tfjs model file?`);
+  const parser = new LiteralParser(text, match.index + match[0].length, what);
+  const value = parser.value();
+  parser.eat(";");
+  if (!parser.eat("}")) parser.fail("expected the module body to end after the exported literal");
+  return value;
+}
+
+/** The object a bundled model file (e.g. nsfwjs `model.min.js`) exports. */
+export function bundledObject(text: string, what: string): Record<string, unknown> {
+  const value = exportedLiteral(text, what);
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new Error(`${what}: the bundle exports a ${Array.isArray(value) ? "list" : typeof value}, expected an object`);
+  }
+  return value as Record<string, unknown>;
+}
+
+/** The string a bundled shard file (e.g. nsfwjs `group1-shard1of6.min.js`) exports. */
+export function bundledString(text: string, what: string): string {
+  const value = exportedLiteral(text, what);
+  if (typeof value !== "string") throw new Error(`${what}: the bundle exports a ${typeof value}, expected a string`);
+  return value;
+}

@@ -1,0 +1,141 @@
+/**
+ * File readers and the bundle literal parser. Bundles written here are also
+ * loaded with Node's require(), which serves as the independent oracle for
+ * what the literal means.
+ */
+
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+
+import type { DenseNode } from "../../src/graph/ir.js";
+import { importTfjsLayers } from "../../src/import/tfjs-layers.js";
+import { bundledObject, bundledString } from "../../src/import/umd-bundle.js";
+import { readTfjsLayersModelFile } from "../../src/platform/node-files.js";
+import { concatBytes, errorOf, f32Bytes, ModelBuilder, ramp, rejectionOf } from "./helpers.js";
+
+const require = createRequire(import.meta.url);
+const dir = await mkdtemp(join(tmpdir(), "tfjs-layers-"));
+
+/** A two-dense model whose 3 kernels/biases are split over 2 groups / 3 shard files. */
+function model() {
+  const m = new ModelBuilder().input("in", [3]);
+  m.layer("Dense", "fc1", { units: 4, activation: "relu" }, ["in"]);
+  m.layer("Dense", "fc2", { units: 2, activation: "softmax" }, ["fc1"]);
+  const values = { fc1k: ramp(12, 1), fc1b: ramp(4, 2), fc2k: ramp(8, 3), fc2b: ramp(2, 4) };
+  const artifacts = m.functional(["fc2"]);
+  artifacts.weightsManifest = [
+    { paths: ["g1-a.bin", "g1-b.bin"], weights: [
+      { name: "fc1/kernel", shape: [3, 4], dtype: "float32" },
+      { name: "fc1/bias", shape: [4], dtype: "float32" },
+    ] },
+    { paths: ["sub/g2.bin"], weights: [
+      { name: "fc2/kernel", shape: [4, 2], dtype: "float32" },
+      { name: "fc2/bias", shape: [2], dtype: "float32" },
+    ] },
+  ];
+  const group1 = concatBytes([f32Bytes(values.fc1k), f32Bytes(values.fc1b)]);
+  const group2 = concatBytes([f32Bytes(values.fc2k), f32Bytes(values.fc2b)]);
+  // Split group 1 inside fc1/kernel so a tensor spans two shard files.
+  const files = { "g1-a.bin": group1.subarray(0, 18), "g1-b.bin": group1.subarray(18), "sub/g2.bin": group2 };
+  return { artifacts, values, files };
+}
+
+function checkValues(graph: ReturnType<typeof importTfjsLayers>, values: ReturnType<typeof model>["values"]) {
+  const fc1 = graph.nodes.find((n) => n.name === "fc1") as DenseNode;
+  const fc2 = graph.nodes.find((n) => n.name === "fc2/logits") as DenseNode;
+  assert.equal(Array.from(fc1.kernel), values.fc1k);
+  assert.equal(Array.from(fc1.bias!), values.fc1b);
+  assert.equal(Array.from(fc2.kernel), values.fc2k);
+  assert.equal(Array.from(fc2.bias!), values.fc2b);
+}
+
+test("model.json with shards in several groups and a subdirectory", async () => {
+  const { artifacts, values, files } = model();
+  const root = join(dir, "json");
+  await mkdir(join(root, "sub"), { recursive: true });
+  await writeFile(join(root, "model.json"), JSON.stringify({ format: "layers-model", modelTopology: artifacts.modelTopology, weightsManifest: artifacts.weightsManifest }));
+  for (const [name, bytes] of Object.entries(files)) await writeFile(join(root, name), bytes);
+
+  const read = await readTfjsLayersModelFile(join(root, "model.json"));
+  assert.equal(read.weightsManifest, artifacts.weightsManifest);
+  assert.equal(read.weightData, concatBytes(Object.values(files)));
+  checkValues(importTfjsLayers(read), values);
+
+  await rm(join(root, "g1-b.bin"));
+  const message = await rejectionOf(readTfjsLayersModelFile(join(root, "model.json")));
+  assert.match(message, "g1-b.bin");
+  assert.match(message, "missing");
+});
+
+test("graph models and malformed files are rejected clearly", async () => {
+  const root = join(dir, "bad");
+  await mkdir(root, { recursive: true });
+  await writeFile(join(root, "graph.json"), JSON.stringify({ format: "graph-model", modelTopology: {}, weightsManifest: [] }));
+  assert.match(await rejectionOf(readTfjsLayersModelFile(join(root, "graph.json"))), "graph model");
+  await writeFile(join(root, "broken.json"), "{ nope");
+  assert.match(await rejectionOf(readTfjsLayersModelFile(join(root, "broken.json"))), "not valid JSON");
+  await writeFile(join(root, "nomanifest.json"), JSON.stringify({ modelTopology: {} }));
+  assert.match(await rejectionOf(readTfjsLayersModelFile(join(root, "nomanifest.json"))), "weightsManifest");
+});
+
+/** Wraps a literal the way browserify+terser do (nsfwjs bundles), as CommonJS. */
+function umd(literal: string): string {
+  return (
+    '!function(a){if("object"==typeof exports&&"undefined"!=typeof module)module.exports=a();else{("undefined"!=typeof window?window:this).m=a()}}' +
+    "(function(){return function a(n,i,e){function t(o){if(!i[o]){var c=i[o]={exports:{}};n[o][0].call(c.exports,function(a){return t(n[o][1][a]||a)},c,c.exports,a,n,i,e)}return i[o].exports}" +
+    "for(var o=0;o<e.length;o++)t(e[o]);return t}" +
+    `({1:[function(a,n,i){n.exports=${literal}},{}]},{},[1])(1)});`
+  );
+}
+
+test("bundled model.min.js + base64 shard bundles read like model.json", async () => {
+  const { artifacts, values, files } = model();
+  const root = join(dir, "umd");
+  await mkdir(join(root, "sub"), { recursive: true });
+  // Minifier style: unquoted keys, !0/!1 booleans, leading-dot numbers.
+  const literal = JSON.stringify({ modelTopology: artifacts.modelTopology, weightsManifest: artifacts.weightsManifest })
+    .replace(/"([A-Za-z_$][\w$]*)":/g, "$1:")
+    .replace(/:true\b/g, ":!0")
+    .replace(/:false\b/g, ":!1");
+  await writeFile(join(root, "model.min.js"), umd(literal));
+  for (const [name, bytes] of Object.entries(files)) {
+    await writeFile(join(root, `${name}.min.js`), umd(JSON.stringify(Buffer.from(bytes).toString("base64"))));
+  }
+  const oracle = require(join(root, "model.min.js"));
+  assert.equal(oracle.modelTopology, artifacts.modelTopology);
+
+  const read = await readTfjsLayersModelFile(join(root, "model.min.js"));
+  assert.equal(read.modelTopology, oracle.modelTopology);
+  assert.equal(read.weightData, concatBytes(Object.values(files)));
+  checkValues(importTfjsLayers(read), values);
+
+  await rm(join(root, "sub", "g2.bin.min.js"));
+  assert.match(await rejectionOf(readTfjsLayersModelFile(join(root, "model.min.js"))), "sub/g2.bin");
+});
+
+test("literal parser agrees with JavaScript on minifier output and refuses code", async () => {
+  const literal =
+    `{a:!0,b:!1,"q-k":null,'s':'it\\'s',1:.5,n:-1e-3,h:0x1F,u:void 0,` +
+    `esc:"\\"\\\\\\n\\t\\u0041\\x42\\u{1F600}\\/",arr:[1,[2,{}],[]],nested:{x:{y:[-.25]}}}`;
+  const text = umd(literal);
+  const file = join(dir, "literal.js");
+  await writeFile(file, text);
+  assert.equal(bundledObject(text, "t"), require(file));
+  assert.is(bundledString(umd('"QUJD"'), "t"), "QUJD");
+
+  assert.match(errorOf(() => bundledObject(umd("{a:foo()}"), "code.js")), /code\.js: unsupported syntax.*offset/);
+  assert.match(errorOf(() => bundledObject(umd("{a:1}+x"), "tail.js")), "tail.js");
+  assert.match(errorOf(() => bundledString(umd("{a:1}"), "obj.js")), "expected a string");
+  assert.match(errorOf(() => bundledObject("module.exports=42", "none.js")), "none.js");
+});
+
+test.after(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+test.run();
