@@ -1,6 +1,7 @@
 import { basename } from "node:path";
 import { readFile } from "node:fs/promises";
 import { importGraph, loadGraph, type ResolvedSource } from "../api/load.js";
+import type { Model } from "../api/model.js";
 import { nodePlatform } from "../platform/node.js";
 import { preprocess } from "../preprocess/index.js";
 import { createTfjsReference } from "../reference/tfjs.js";
@@ -63,12 +64,12 @@ function maxAbsDiff(a: Float32Array, b: Float32Array): number {
 export async function verify(resolved: ResolvedSource, opts: VerifyOptions): Promise<VerifyReport> {
   const tolerance = opts.tolerance ?? 1e-4;
   if (opts.images.length === 0) throw new Error("verify needs at least one image");
+  const graph = importGraph(resolved);
+  const blocks = graph.metadata.blocks ?? [];
+  if (blocks.length === 0) throw new Error(`${graph.metadata.source}: no blocks known to compare`);
   const reference = await createTfjsReference(resolved.artifacts);
+  const models: Model[] = [];
   try {
-    const graph = importGraph(resolved);
-    const blocks = graph.metadata.blocks ?? [];
-    if (blocks.length === 0) throw new Error(`${graph.metadata.source}: no blocks known to compare`);
-    const models = [];
     for (const cfg of opts.configs) {
       // Every block tensor must survive fusion so it can be compared.
       models.push(await loadGraph(graph, { ...cfg, keep: blocks.map((b) => b.tensor) }, nodePlatform));
@@ -109,9 +110,9 @@ export async function verify(resolved: ResolvedSource, opts: VerifyOptions): Pro
       }
       report.images.push(result);
     }
-    for (const m of models) m.dispose();
     return report;
   } finally {
+    for (const m of models) m.dispose();
     reference.dispose();
   }
 }
