@@ -1,5 +1,5 @@
-import { consumers } from "../graph/consumers.js";
-import type { BatchNormNode, Conv2DNode, Graph, Node } from "../graph/ir.js";
+import type { BatchNormNode, Graph } from "../graph/ir.js";
+import { mergeProducers } from "./merge.js";
 
 /** Per-channel scale and shift equivalent to a BatchNormalization at inference. */
 export function batchNormAffine(bn: BatchNormNode): { scale: Float32Array; shift: Float32Array } {
@@ -19,32 +19,18 @@ export function batchNormAffine(bn: BatchNormNode): { scale: Float32Array; shift
  * Folds a BatchNormalization into the convolution that feeds it:
  * W'[..., co] = W[..., co] * s[co], b'[co] = b[co] * s[co] + shift[co].
  * Only when the convolution's output is read by that BN alone and is not a
- * kept tensor; the folded node takes the BN's name, so readers are unchanged.
- * New weight arrays are made: the importer's arrays are never modified.
+ * kept tensor, and before any activation. The folded node takes the BN's
+ * name. New weight arrays are made: the importer's are never modified.
  */
 export function foldBatchNorm(graph: Graph, keep: ReadonlySet<string>): Graph {
-  const readers = consumers(graph);
-  const byName = new Map(graph.nodes.map((n) => [n.name, n]));
-  const folded = new Map<string, Conv2DNode>();
-  const absorbed = new Set<string>();
-  for (const node of graph.nodes) {
-    if (node.op !== "batchnorm") continue;
-    const conv = byName.get(node.inputs[0]!);
-    if (!conv || conv.op !== "conv2d" || keep.has(conv.name) || conv.activation !== "linear") continue;
-    if (readers.get(conv.name)?.length !== 1) continue;
-    const { scale, shift } = batchNormAffine(node);
+  return mergeProducers(graph, keep, (bn, conv) => {
+    if (bn.op !== "batchnorm" || conv.op !== "conv2d" || conv.activation !== "linear") return null;
+    const { scale, shift } = batchNormAffine(bn);
     const cout = conv.kernelShape[3];
     const kernel = new Float32Array(conv.kernel.length);
     for (let i = 0; i < kernel.length; i++) kernel[i] = conv.kernel[i]! * scale[i % cout]!;
     const bias = new Float32Array(cout);
     for (let c = 0; c < cout; c++) bias[c] = (conv.bias ? conv.bias[c]! * scale[c]! : 0) + shift[c]!;
-    folded.set(node.name, { ...conv, name: node.name, kernel, bias });
-    absorbed.add(conv.name);
-  }
-  const nodes: Node[] = [];
-  for (const node of graph.nodes) {
-    if (absorbed.has(node.name)) continue;
-    nodes.push(folded.get(node.name) ?? node);
-  }
-  return { ...graph, nodes };
+    return { ...conv, name: bn.name, kernel, bias };
+  });
 }
