@@ -3,6 +3,8 @@
  * concatenated shard bytes, and how to decode it into float32.
  */
 
+import { halfToFloat } from "./float16.js";
+
 /** Storage quantization of one manifest tensor (tfjs `quantize_*` converter options). */
 export interface WeightQuantization {
   /** Stored dtype: "uint8" | "uint16" (affine, value = min + q * scale) or "float16". */
@@ -52,15 +54,6 @@ interface Entry {
 const BYTES: Record<Storage["dtype"], number> = { float32: 4, int32: 4, float16: 2, uint8: 1, uint16: 2 };
 
 /** IEEE 754 binary16 → number. */
-function halfToFloat(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const exponent = (h >> 10) & 0x1f;
-  const fraction = h & 0x3ff;
-  if (exponent === 0) return sign * fraction * 2 ** -24;
-  if (exponent === 0x1f) return fraction ? NaN : sign * Infinity;
-  return sign * (1 + fraction / 1024) * 2 ** (exponent - 15);
-}
-
 function isDims(value: unknown): value is number[] {
   return Array.isArray(value) && value.every((d) => Number.isInteger(d) && d >= 0);
 }
