@@ -91,10 +91,10 @@ export class Model {
   }
 
   /** Runs raw tensors: `feeds[name] = { data, dims: [N, H, W, C] }`; returns outputs by name. */
-  async run(feeds: Record<string, TensorData>, opts: { outputs?: string[] } = {}): Promise<Record<string, TensorData>> {
+  async run(feeds: Record<string, TensorData>, opts?: { outputs?: string[] }): Promise<Record<string, TensorData>> {
     this.checkLive();
     const { inputs, batch } = this.checkFeeds(feeds);
-    const names = opts.outputs ?? this.graph.outputs;
+    const names = opts?.outputs ?? this.graph.outputs;
     for (const name of names) {
       if (!this.session.shapes.has(name)) {
         throw new Error(`unknown output ${JSON.stringify(name)}; the model has ${this.outputs.map((o) => o.name).join(", ")} (intermediate tensors must be kept at load: loadModel(…, { keep: [${JSON.stringify(name)}] }))`);
@@ -142,7 +142,8 @@ export class Model {
     const data = new Float32Array(images.length * per);
     images.forEach((img, i) => {
       const bytes = img instanceof ArrayBuffer ? new Uint8Array(img) : img;
-      const name = images.length > 1 ? `image ${i}` : "image";
+      // Errors then read `Cannot decode image: …` or, in a batch, `Cannot decode image "#2": …`.
+      const name = images.length > 1 ? `#${i}` : undefined;
       data.set(preprocess(bytes, { size: H!, crop: this.crop, normalization: this.normalization }, name), i * per);
     });
     return { data, dims: [images.length, H!, W!, 3] };
@@ -154,11 +155,11 @@ export class Model {
    */
   classify(image: ImageInput, opts?: ClassifyOptions): Promise<Prediction[]>;
   classify(images: readonly ImageInput[], opts?: ClassifyOptions): Promise<Prediction[][]>;
-  async classify(images: ImageInput | readonly ImageInput[], opts: ClassifyOptions = {}): Promise<Prediction[] | Prediction[][]> {
+  async classify(images: ImageInput | readonly ImageInput[], opts?: ClassifyOptions): Promise<Prediction[] | Prediction[][]> {
     this.checkLive();
     const list = Array.isArray(images) ? (images as readonly ImageInput[]) : [images as ImageInput];
     if (list.length === 0) throw new Error("classify() got an empty list of images");
-    const topK = opts.topK ?? 5;
+    const topK = opts?.topK ?? 5;
     if (!Number.isInteger(topK) || topK < 1) throw new Error(`topK must be a positive integer, got ${topK}`);
     const input = this.prepare(list);
     const outName = this.graph.outputs[0]!;

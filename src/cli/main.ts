@@ -70,6 +70,7 @@ async function classify(p: Parsed): Promise<number> {
   const labels = typeof labelsFile === "string"
     ? (await readFile(labelsFile, "utf8")).split("\n").map((l) => l.trim()).filter(Boolean)
     : undefined;
+  const topK = intFlag(p, "--top", 5)!;
   const crop = p.flags.get("--crop");
   const build = p.flags.get("--build");
   const model = await loadResolved(await modelSource(p), {
@@ -78,7 +79,6 @@ async function classify(p: Parsed): Promise<number> {
     crop: typeof crop === "string" ? Number(crop) : undefined,
     labels,
   }, nodePlatform);
-  const topK = intFlag(p, "--top", 5)!;
   const json = p.flags.has("--json");
   let failures = 0;
   try {

@@ -145,6 +145,14 @@ export class Engine {
     return at;
   }
 
+  /**
+   * Releases everything allocated after `mark` (a value of `bytesUsed`), for
+   * reuse by later allocations. The caller guarantees nothing there is in use.
+   */
+  release(mark: number): void {
+    this.top = mark;
+  }
+
   /** Bytes of wasm memory in use. */
   get bytesUsed(): number {
     return this.top;

@@ -113,7 +113,8 @@ export function makePlan(graph: Graph, shapes: Map<string, number[]>, weights: W
   const pixelsOf = (name: string): number => product(shapeOf(name).slice(0, -1));
 
   for (const name of opts.outputs) {
-    if (!byName.has(name)) throw new Error(`no tensor named ${name} in the optimized graph (it may have been fused; keep it at load time)`);
+    // Model.run checks names first; this guards direct Session users.
+    if (!byName.has(name)) throw new Error(`no tensor named ${name} in the optimized graph (fused tensors must be kept at load time)`);
   }
 
   // Which tensors are written straight into a concat's buffer.

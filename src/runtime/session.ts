@@ -36,6 +36,9 @@ export class Session {
   private readonly weightsBase: number;
   private readonly weights: ReturnType<typeof layoutWeights>;
   private readonly plans = new Map<string, Plan>();
+  /** Where plans start in wasm memory (right after the weights), and the largest plan made so far. */
+  private planZone = 0;
+  private largestPlan = 0;
   private readonly keep: readonly string[];
   private queue: Promise<unknown> = Promise.resolve();
 
@@ -49,6 +52,9 @@ export class Session {
   }
 
   static async create(imported: Graph, opts: SessionOptions): Promise<Session> {
+    for (const name of opts.keep) {
+      if (!imported.nodes.some((n) => n.name === name)) throw new Error(`keep: the model has no tensor named ${JSON.stringify(name)}`);
+    }
     const graph = optimize(imported, opts.keep);
     const shapes = inferShapes(graph);
     const weights = layoutWeights(graph);
@@ -65,16 +71,32 @@ export class Session {
     const weightsBase = engine.allocate(weights.bytes);
     weights.write(engine.memory.buffer, weightsBase);
     const session = new Session(graph, shapes, engine, weights, weightsBase, opts.keep);
+    session.planZone = engine.bytesUsed;
     session.plans.set(planKey(1, opts.keep), session.place(firstPlan));
     return session;
   }
 
+  /**
+   * Places a plan after the weights. Plans for other batch sizes or output
+   * sets stay cached while they fit in twice the largest plan; past that the
+   * cache is dropped and its memory reused, so wasm memory stays bounded
+   * however many batch sizes a caller cycles through. Runs are serialized, so
+   * no run holds a dropped plan.
+   */
   private place(layout: ReturnType<typeof makePlan>): Plan {
+    this.largestPlan = Math.max(this.largestPlan, layout.bytes);
+    if (this.engine.bytesUsed - this.planZone + layout.bytes > 2 * this.largestPlan) {
+      this.plans.clear();
+      this.engine.release(this.planZone);
+    }
     const base = this.engine.allocate(layout.bytes);
     return layout.materialize(this.engine.memory.buffer, base, this.weightsBase);
   }
 
-  /** The plan for `batch` that can read `outputs` (made on first use). */
+  /**
+   * The plan for `batch` that can read `outputs` (made on first use). A plan
+   * stays valid until another plan is made: making one may drop the others.
+   */
   plan(batch: number, outputs: readonly string[]): Plan {
     const key = planKey(batch, outputs);
     let plan = this.plans.get(key);
