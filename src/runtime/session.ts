@@ -4,7 +4,7 @@ import { optimize } from "../passes/index.js";
 import type { Platform } from "../platform/types.js";
 import { compileKernels, Engine, type KernelBuild } from "./engine.js";
 import { makePlan, type BoundTensor, type Plan } from "./plan.js";
-import { layoutWeights } from "./weights.js";
+import { layoutWeights, packWeights, type WeightLayout } from "./weights.js";
 
 export interface SessionOptions {
   threads: number;
@@ -34,7 +34,7 @@ export class Session {
   readonly shapes: Map<string, number[]>;
   readonly engine: Engine;
   private readonly weightsBase: number;
-  private readonly weights: ReturnType<typeof layoutWeights>;
+  private readonly weights: WeightLayout;
   private readonly plans = new Map<string, Plan>();
   /** Where plans start in wasm memory (right after the weights), and the largest plan made so far. */
   private planZone = 0;
@@ -42,7 +42,7 @@ export class Session {
   private readonly keep: readonly string[];
   private queue: Promise<unknown> = Promise.resolve();
 
-  private constructor(graph: Graph, shapes: Map<string, number[]>, engine: Engine, weights: ReturnType<typeof layoutWeights>, weightsBase: number, keep: readonly string[]) {
+  private constructor(graph: Graph, shapes: Map<string, number[]>, engine: Engine, weights: WeightLayout, weightsBase: number, keep: readonly string[]) {
     this.graph = graph;
     this.keep = keep;
     this.shapes = shapes;
@@ -69,8 +69,9 @@ export class Session {
       initialBytes: weights.bytes + firstPlan.bytes + 4096,
     });
     const weightsBase = engine.allocate(weights.bytes);
-    weights.write(engine.memory.buffer, weightsBase);
-    const session = new Session(graph, shapes, engine, weights, weightsBase, opts.keep);
+    packWeights(graph, weights, engine.memory.buffer, weightsBase);
+    // The session keeps the graph's structure only: the weights now live in wasm memory.
+    const session = new Session(withoutWeights(graph), shapes, engine, weights, weightsBase, opts.keep);
     session.planZone = engine.bytesUsed;
     session.plans.set(planKey(1, opts.keep), session.place(firstPlan));
     return session;
@@ -134,6 +135,24 @@ export class Session {
   dispose(): void {
     this.engine.dispose();
   }
+}
+
+const NO_VALUES = new Float32Array(0);
+
+/** The graph with its constant arrays emptied (shapes and attributes stay), so a loaded model holds one copy of its weights. */
+function withoutWeights(graph: Graph): Graph {
+  const nodes = graph.nodes.map((n) => {
+    switch (n.op) {
+      case "conv2d":
+      case "dense":
+        return { ...n, kernel: NO_VALUES, bias: n.bias && NO_VALUES };
+      case "batchnorm":
+        return { ...n, gamma: n.gamma && NO_VALUES, beta: n.beta && NO_VALUES, mean: NO_VALUES, variance: NO_VALUES };
+      default:
+        return n;
+    }
+  });
+  return { ...graph, nodes };
 }
 
 function planKey(batch: number, outputs: readonly string[]): string {

@@ -14,11 +14,10 @@ export interface WeightEntry {
   bias: number;
 }
 
+/** Where each node's constants go in the weight region; holds no weight data itself. */
 export interface WeightLayout {
   entries: Map<string, WeightEntry>;
   bytes: number;
-  /** Packs every entry into `memory` with the region starting at byte `base`. */
-  write(memory: ArrayBufferLike, base: number): void;
 }
 
 const REGION_ALIGN = 64;
@@ -48,7 +47,6 @@ function gemmShape(node: Conv2DNode | DenseNode): { K: number; N: number } {
 
 export function layoutWeights(graph: Graph): WeightLayout {
   const entries = new Map<string, WeightEntry>();
-  const writers: ((f32: Float32Array, base: number) => void)[] = [];
   let bytes = 0;
   const take = (n: number): number => {
     const at = bytes;
@@ -59,32 +57,32 @@ export function layoutWeights(graph: Graph): WeightLayout {
     if (node.op === "conv2d" || node.op === "dense") {
       const { K, N } = gemmShape(node);
       const panels = Math.ceil(N / 8);
-      const w = take(panels * K * 8 * 4);
-      const b = take(panels * 8 * 4);
-      entries.set(node.name, { weights: w, bias: b });
-      writers.push((f32, base) => {
-        packPanels(f32, (base + w) / 4, node.kernel, K, N);
-        if (node.bias) f32.set(node.bias, (base + b) / 4);
-      });
+      entries.set(node.name, { weights: take(panels * K * 8 * 4), bias: take(panels * 8 * 4) });
     } else if (node.op === "batchnorm") {
-      const { scale, shift } = batchNormAffine(node);
-      const padded = alignUp(scale.length, 4) * 4;
-      const s = take(padded);
-      const t = take(padded);
-      entries.set(node.name, { weights: s, bias: t });
-      writers.push((f32, base) => {
-        f32.set(scale, (base + s) / 4);
-        f32.set(shift, (base + t) / 4);
-      });
+      const padded = alignUp(node.mean.length, 4) * 4;
+      entries.set(node.name, { weights: take(padded), bias: take(padded) });
     }
   }
-  return {
-    entries,
-    bytes,
-    write(memory, base) {
-      new Uint8Array(memory, base, bytes).fill(0);
-      const f32 = new Float32Array(memory);
-      for (const w of writers) w(f32, base);
-    },
-  };
+  return { entries, bytes };
+}
+
+/** Packs every node's constants into `memory`, with the weight region starting at byte `base`. */
+export function packWeights(graph: Graph, layout: WeightLayout, memory: ArrayBufferLike, base: number): void {
+  new Uint8Array(memory, base, layout.bytes).fill(0);
+  const f32 = new Float32Array(memory);
+  for (const node of graph.nodes) {
+    const entry = layout.entries.get(node.name);
+    if (!entry) continue;
+    const w = (base + entry.weights) / 4;
+    const b = (base + entry.bias) / 4;
+    if (node.op === "conv2d" || node.op === "dense") {
+      const { K, N } = gemmShape(node);
+      packPanels(f32, w, node.kernel, K, N);
+      if (node.bias) f32.set(node.bias, b);
+    } else if (node.op === "batchnorm") {
+      const { scale, shift } = batchNormAffine(node);
+      f32.set(scale, w);
+      f32.set(shift, b);
+    }
+  }
 }
