@@ -13,6 +13,7 @@ export enum OpKind {
   GlobalAvgPool = 4,
   Softmax = 5,
   Affine = 6,
+  Winograd = 7,
 }
 
 export interface IgemmStep {
@@ -90,7 +91,31 @@ export interface AffineStep {
   relu: boolean;
 }
 
-export type Step = IgemmStep | PoolStep | GlobalAvgPoolStep | SoftmaxStep | AffineStep;
+export interface WinogradStep {
+  kind: OpKind.Winograd;
+  batch: number;
+  H: number;
+  W: number;
+  cin: number;
+  input: number;
+  inStride: number;
+  OH: number;
+  OW: number;
+  cout: number;
+  out: number;
+  outStride: number;
+  padTop: number;
+  padLeft: number;
+  weights: number;
+  bias: number;
+  relu: boolean;
+  scratch: number;
+  scratchBytes: number;
+  tilesPerBlock: number;
+  zeroRow: number;
+}
+
+export type Step = IgemmStep | PoolStep | GlobalAvgPoolStep | SoftmaxStep | AffineStep | WinogradStep;
 
 /** The word values of `step`, in the order its kernel reads them. */
 function words(step: Step): number[] {
@@ -110,6 +135,10 @@ function words(step: Step): number[] {
     case OpKind.Affine:
       return [step.kind, step.pixels, step.C, step.input, step.inStride, step.out, step.outStride,
         step.scale, step.shift, step.relu ? 1 : 0];
+    case OpKind.Winograd:
+      return [step.kind, step.batch, step.H, step.W, step.cin, step.input, step.inStride, step.OH, step.OW,
+        step.cout, step.out, step.outStride, step.padTop, step.padLeft, step.weights, step.bias,
+        step.relu ? 1 : 0, step.scratch, step.scratchBytes, step.tilesPerBlock, step.zeroRow];
   }
 }
 

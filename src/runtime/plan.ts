@@ -3,6 +3,7 @@ import type { Graph, Node } from "../graph/ir.js";
 import { alignUp, planArena } from "./arena.js";
 import { encodeSteps, OP_BYTES, OpKind, type Step } from "./ops.js";
 import type { WeightLayout } from "./weights.js";
+import { usesWinograd, winogradBlocking } from "./winograd.js";
 
 /**
  * Lowers an optimized graph to a static plan for one batch size and thread
@@ -79,6 +80,8 @@ interface Addresses {
   /** Start of this step's indirection buffer. */
   indirection: number;
   zeroRow: number;
+  /** Per-thread scratch shared by all steps (Winograd tiles), `threads` slices. */
+  scratch: number;
 }
 
 const REGION_ALIGN = 64;
@@ -158,7 +161,9 @@ export function makePlan(graph: Graph, shapes: Map<string, number[]>, weights: W
   // Steps in graph order.
   const pending: PendingStep[] = [];
   const root = (name: string): string => storage(name).root;
-  let maxKc = 4;
+  // The zero row doubles as the zero bias of the Winograd GEMMs: at least 8 floats.
+  let maxKc = 8;
+  let scratchPerThread = 0;
   for (const node of graph.nodes) {
     const out = node.name;
     const inName = node.inputs[0]!;
@@ -171,6 +176,26 @@ export function makePlan(graph: Graph, shapes: Map<string, number[]>, weights: W
         const [kh, kw, cin, cout] = node.kernelShape;
         const [H, W] = shapeOf(inName);
         const [OH, OW] = shapeOf(out);
+        if (usesWinograd(node, shapeOf(out))) {
+          const { tilesPerBlock, scratchBytes } = winogradBlocking(cin, cout);
+          scratchPerThread = Math.max(scratchPerThread, scratchBytes);
+          maxKc = Math.max(maxKc, cin);
+          pending.push({
+            reads: [root(inName)], writes: [root(out)], cost: (B * OH! * OW! * cout * cin * 16) / 4, indirectionBytes: 0,
+            build(at) {
+              const src = at.tensor(inName);
+              const dst = at.tensor(out);
+              const w = at.weights(node.name);
+              return {
+                kind: OpKind.Winograd, batch: B, H: H!, W: W!, cin, input: src.address, inStride: src.pixelStride,
+                OH: OH!, OW: OW!, cout, out: dst.address, outStride: dst.pixelStride, padTop: node.pads.top,
+                padLeft: node.pads.left, weights: w.weights, bias: w.bias, relu: node.activation === "relu",
+                scratch: at.scratch, scratchBytes, tilesPerBlock, zeroRow: at.zeroRow,
+              };
+            },
+          });
+          break;
+        }
         const taps = kh * kw;
         const M = B * OH! * OW!;
         maxKc = Math.max(maxKc, cin);
@@ -351,7 +376,7 @@ export function makePlan(graph: Graph, shapes: Map<string, number[]>, weights: W
   const roots = [...lifetimes.keys()];
   const arena = planArena(roots.map((r) => ({ size: B * pixelsOf(r) * channelsOf(r) * 4, ...lifetimes.get(r)! })));
 
-  // Region: steps | indirection buffers | zero row | arena.
+  // Region: steps | indirection buffers | zero row | thread scratch | arena.
   let bytes = alignUp(pending.length * OP_BYTES, REGION_ALIGN);
   const indirectionAt = pending.map((s) => {
     const at = bytes;
@@ -360,6 +385,8 @@ export function makePlan(graph: Graph, shapes: Map<string, number[]>, weights: W
   });
   const zeroRowAt = bytes;
   bytes = alignUp(bytes + maxKc * 4, REGION_ALIGN);
+  const scratchAt = bytes;
+  bytes += opts.threads * scratchPerThread;
   const arenaAt = bytes;
   bytes += arena.size;
   const rootOffset = new Map(roots.map((r, i) => [r, arena.offsets[i]!]));
@@ -383,6 +410,7 @@ export function makePlan(graph: Graph, shapes: Map<string, number[]>, weights: W
           },
           indirection: base + indirectionAt[i]!,
           zeroRow: base + zeroRowAt,
+          scratch: base + scratchAt,
         }),
       );
       encodeSteps(memory, base, steps);

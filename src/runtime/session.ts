@@ -4,7 +4,7 @@ import { optimize } from "../passes/index.js";
 import type { Platform } from "../platform/types.js";
 import { compileKernels, Engine, type KernelBuild } from "./engine.js";
 import { makePlan, type BoundTensor, type Plan } from "./plan.js";
-import { layoutWeights, packWeights, type WeightLayout } from "./weights.js";
+import { layoutWeights, packWeights, winogradChoice, type WeightLayout } from "./weights.js";
 
 export interface SessionOptions {
   threads: number;
@@ -57,7 +57,8 @@ export class Session {
     }
     const graph = optimize(imported, opts.keep);
     const shapes = inferShapes(graph);
-    const weights = layoutWeights(graph);
+    const winograd = winogradChoice(shapes);
+    const weights = layoutWeights(graph, winograd);
     const threads = opts.threads;
     const firstPlan = makePlan(graph, shapes, weights, { batch: 1, threads, outputs: opts.keep });
     let module = opts.module;
@@ -69,7 +70,7 @@ export class Session {
       initialBytes: weights.bytes + firstPlan.bytes + 4096,
     });
     const weightsBase = engine.allocate(weights.bytes);
-    packWeights(graph, weights, engine.memory.buffer, weightsBase);
+    packWeights(graph, weights, winograd, engine.memory.buffer, weightsBase);
     // The session keeps the graph's structure only: the weights now live in wasm memory.
     const session = new Session(withoutWeights(graph), shapes, engine, weights, weightsBase, opts.keep);
     session.planZone = engine.bytesUsed;

@@ -1,6 +1,7 @@
 import type { Conv2DNode, DenseNode, Graph } from "../graph/ir.js";
 import { batchNormAffine } from "../passes/fold-batchnorm.js";
 import { alignUp } from "./arena.js";
+import { usesWinograd, winogradKernel } from "./winograd.js";
 
 /**
  * Constant data the kernels read, packed once at load into the model's wasm
@@ -45,7 +46,14 @@ function gemmShape(node: Conv2DNode | DenseNode): { K: number; N: number } {
   return { K: node.kernelShape[0], N: node.kernelShape[1] };
 }
 
-export function layoutWeights(graph: Graph): WeightLayout {
+/** Whether each convolution runs as Winograd (its weights are then 16 transformed matrices). */
+export type WinogradChoice = (node: Conv2DNode) => boolean;
+
+export function winogradChoice(shapes: Map<string, number[]>): WinogradChoice {
+  return (node) => usesWinograd(node, shapes.get(node.name)!);
+}
+
+export function layoutWeights(graph: Graph, winograd: WinogradChoice): WeightLayout {
   const entries = new Map<string, WeightEntry>();
   let bytes = 0;
   const take = (n: number): number => {
@@ -57,7 +65,9 @@ export function layoutWeights(graph: Graph): WeightLayout {
     if (node.op === "conv2d" || node.op === "dense") {
       const { K, N } = gemmShape(node);
       const panels = Math.ceil(N / 8);
-      entries.set(node.name, { weights: take(panels * K * 8 * 4), bias: take(panels * 8 * 4) });
+      // Winograd: 16 transformed matrices of Cin rows instead of one of K = 9*Cin rows.
+      const rows = node.op === "conv2d" && winograd(node) ? 16 * node.kernelShape[2] : K;
+      entries.set(node.name, { weights: take(panels * rows * 8 * 4), bias: take(panels * 8 * 4) });
     } else if (node.op === "batchnorm") {
       const padded = alignUp(node.mean.length, 4) * 4;
       entries.set(node.name, { weights: take(padded), bias: take(padded) });
@@ -67,7 +77,7 @@ export function layoutWeights(graph: Graph): WeightLayout {
 }
 
 /** Packs every node's constants into `memory`, with the weight region starting at byte `base`. */
-export function packWeights(graph: Graph, layout: WeightLayout, memory: ArrayBufferLike, base: number): void {
+export function packWeights(graph: Graph, layout: WeightLayout, winograd: WinogradChoice, memory: ArrayBufferLike, base: number): void {
   new Uint8Array(memory, base, layout.bytes).fill(0);
   const f32 = new Float32Array(memory);
   for (const node of graph.nodes) {
@@ -75,7 +85,12 @@ export function packWeights(graph: Graph, layout: WeightLayout, memory: ArrayBuf
     if (!entry) continue;
     const w = (base + entry.weights) / 4;
     const b = (base + entry.bias) / 4;
-    if (node.op === "conv2d" || node.op === "dense") {
+    if (node.op === "conv2d" && winograd(node)) {
+      const [, , cin, cout] = node.kernelShape;
+      const matrixFloats = Math.ceil(cout / 8) * cin * 8;
+      winogradKernel(node).forEach((u, xi) => packPanels(f32, w + xi * matrixFloats, u, cin, cout));
+      if (node.bias) f32.set(node.bias, b);
+    } else if (node.op === "conv2d" || node.op === "dense") {
       const { K, N } = gemmShape(node);
       packPanels(f32, w, node.kernel, K, N);
       if (node.bias) f32.set(node.bias, b);

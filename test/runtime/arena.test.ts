@@ -14,7 +14,7 @@ import { inferShapes } from "../../src/graph/shapes.js";
 import { optimize } from "../../src/passes/index.js";
 import { ARENA_ALIGN, planArena, type Lifetime } from "../../src/runtime/arena.js";
 import { makePlan } from "../../src/runtime/plan.js";
-import { layoutWeights } from "../../src/runtime/weights.js";
+import { layoutWeights, winogradChoice } from "../../src/runtime/weights.js";
 import { concat, configs, conv, graphOf, input, op1, pads1, pool, rng, withSession } from "./helpers.js";
 
 const overlaps = (a: Lifetime, b: Lifetime) => a.first <= b.last && b.first <= a.last;
@@ -95,7 +95,7 @@ test("plan: a chain of convolutions needs an arena smaller than all its tensors"
   const graph = optimize(graphOf(nodes, ["c9"]));
   const shapes = inferShapes(graph);
   for (const batch of [1, 3]) {
-    const layout = makePlan(graph, shapes, layoutWeights(graph), { batch, threads: 1, outputs: [] });
+    const layout = makePlan(graph, shapes, layoutWeights(graph, winogradChoice(shapes)), { batch, threads: 1, outputs: [] });
     const tensorBytes = batch * 8 * 8 * 8 * 4;
     assert.ok(layout.arenaBytes >= 2 * tensorBytes, `arena ${layout.arenaBytes} below two tensors`);
     assert.ok(layout.arenaBytes <= 3 * up(tensorBytes), `arena ${layout.arenaBytes}: no reuse (11 tensors of ${tensorBytes})`);

@@ -6,9 +6,10 @@
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import type { Graph, Node, Pads } from "../../src/graph/ir.js";
+import type { Conv2DNode, Graph, Node, Pads } from "../../src/graph/ir.js";
 import { nodePlatform } from "../../src/platform/node.js";
 import { Session } from "../../src/runtime/session.js";
+import { usesWinograd } from "../../src/runtime/winograd.js";
 
 function rng(seed: number) {
   let s = seed >>> 0;
@@ -65,6 +66,10 @@ const convCases = [
   { H: 7, W: 7, C: 3, cout: 10, kh: 5, kw: 5, s: 1, p: 2 },    // 5x5
   { H: 4, W: 6, C: 9, cout: 33, kh: 1, kw: 3, s: 1, p: 1 },    // 1x3, N above the block
   { H: 6, W: 4, C: 40, cout: 7, kh: 3, kw: 1, s: 2, p: 1 },    // 3x1 stride 2, K far above the block
+  // 3x3 stride 1 with >= 17x17 outputs and channels in fours: the Winograd F(2x2,3x3) path.
+  { H: 19, W: 17, C: 8, cout: 12, kh: 3, kw: 3, s: 1, p: 1 },  // odd output sizes: partial 2x2 tiles
+  { H: 20, W: 21, C: 4, cout: 20, kh: 3, kw: 3, s: 1, p: 0 },  // valid, partial N panel
+  { H: 18, W: 18, C: 36, cout: 8, kh: 3, kw: 3, s: 1, p: 1 },  // K above the block, N at the block
 ];
 
 for (const cfg of configs) {
@@ -96,6 +101,50 @@ for (const cfg of configs) {
       }
     });
   }
+}
+
+for (const cfg of configs) {
+  test(`Winograd convs writing into a concat and reading from it (${cfg.build}, ${cfg.threads}T)`, async () => {
+    const r = rng(77);
+    const B = 2, H = 18, W = 19, C = 8;
+    const same: Pads = { top: 1, left: 1, bottom: 1, right: 1 };
+    const k1 = randomArray(9 * C * 12, r), b1 = randomArray(12, r);
+    const k2 = randomArray(9 * C * 4, r), b2 = randomArray(4, r);
+    const k3 = randomArray(9 * 16 * 8, r), b3 = randomArray(8, r);
+    const x = randomArray(B * H * W * C, r);
+    const conv = (name: string, input: string, kernel: Float32Array, cin: number, cout: number, bias: Float32Array): Node => ({
+      op: "conv2d", name, inputs: [input], kernel, kernelShape: [3, 3, cin, cout], bias, strides: [1, 1], pads: same, activation: "relu",
+    });
+    const graph: Graph = {
+      nodes: [
+        { op: "input", name: "x", inputs: [], shape: [H, W, C] },
+        conv("a", "x", k1, C, 12, b1),
+        conv("b", "x", k2, C, 4, b2),
+        { op: "concat", name: "ab", inputs: ["a", "b"] },
+        conv("y", "ab", k3, 16, 8, b3),
+      ],
+      outputs: ["y"],
+      metadata: { source: "test" },
+    };
+    for (const [node, cout] of [[graph.nodes[1], 12], [graph.nodes[2], 4], [graph.nodes[4], 8]] as const) {
+      assert.ok(usesWinograd(node as Conv2DNode, [H, W, cout]), `${node.name} takes the Winograd path`);
+    }
+    const session = await Session.create(graph, { threads: cfg.threads, build: cfg.build, platform: nodePlatform, keep: [] });
+    try {
+      const got = (await session.run(new Map([["x", x]]), B, ["y", "a"])).get("y")!;
+      const a = naiveConv(x, B, H, W, C, k1, 3, 3, 12, b1, [1, 1], same, true).y;
+      const b = naiveConv(x, B, H, W, C, k2, 3, 3, 4, b2, [1, 1], same, true).y;
+      const ab = new Float32Array(B * H * W * 16);
+      for (let p = 0; p < B * H * W; p++) {
+        ab.set(a.subarray(p * 12, p * 12 + 12), p * 16);
+        ab.set(b.subarray(p * 4, p * 4 + 4), p * 16 + 12);
+      }
+      const want = naiveConv(ab, B, H, W, 16, k3, 3, 3, 8, b3, [1, 1], same, true).y;
+      assert.ok(maxAbsDiff(got.data, want) < 1e-4, `max diff ${maxAbsDiff(got.data, want)}`);
+    } finally {
+      session.dispose();
+    }
+  });
 }
 
 test.run();
