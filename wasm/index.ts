@@ -24,13 +24,13 @@ export function run(tid: i32, threads: i32, ops: usize, from: i32, to: i32, sync
   for (let i = from; i < to; i++) {
     const op = ops + <usize>i * OP_BYTES;
     const kind = load<i32>(op);
-    if (kind == OP_IGEMM) igemmOp(op, tid, threads);
+    if (kind == OP_IGEMM) igemmOp(op);
     else if (kind == OP_MAXPOOL) poolOp(op, tid, threads, true);
     else if (kind == OP_AVGPOOL) poolOp(op, tid, threads, false);
     else if (kind == OP_GAVGPOOL) gavgpoolOp(op, tid, threads);
     else if (kind == OP_SOFTMAX) softmaxOp(op, tid, threads);
     else if (kind == OP_AFFINE) affineOp(op, tid, threads);
-    else if (kind == OP_WINOGRAD) winogradOp(op, tid, threads);
+    else if (kind == OP_WINOGRAD) winogradOp(op, tid);
     else return i;
     if (threads > 1) barrier(sync, threads);
   }

@@ -1,6 +1,7 @@
 import type { Platform, WorkerHandle } from "../platform/types.js";
 import { kernelBinaries } from "./generated/kernels.js";
 import type { Plan } from "./plan.js";
+import { COUNTER_WORD, OP_WORDS } from "./ops.js";
 import { WORKER_SOURCE } from "./worker-source.js";
 
 /** "relaxed" uses f32x4.relaxed_madd (fused multiply-add); "plain" only SIMD128. */
@@ -161,6 +162,7 @@ export class Engine {
   /** Runs every step of `plan`. Callers must not overlap runs on one engine. */
   async run(plan: Plan): Promise<void> {
     if (this.failure) throw this.failure;
+    resetWorkCounters(this.memory.buffer, plan);
     if (this.threads === 1) return this.runHere(plan);
     this.setWorkersActive(true);
     return new Promise<void>((resolve, reject) => {
@@ -216,6 +218,12 @@ export class Engine {
   dispose(): void {
     this.fail(new Error("the model was disposed"));
   }
+}
+
+/** Zeroes the work counter of every step (see OP_COUNTER in wasm/common/op.ts) before a run. */
+function resetWorkCounters(memory: ArrayBufferLike, plan: Plan): void {
+  const words = new Int32Array(memory, plan.ops, plan.steps * OP_WORDS);
+  for (let i = 0; i < plan.steps; i++) words[i * OP_WORDS + COUNTER_WORD] = 0;
 }
 
 function align(n: number): number {

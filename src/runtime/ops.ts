@@ -5,6 +5,8 @@
  */
 export const OP_BYTES = 128;
 export const OP_WORDS = OP_BYTES / 4;
+/** The last word of a record: the step's work counter, zeroed before every run. */
+export const COUNTER_WORD = OP_WORDS - 1;
 
 export enum OpKind {
   Igemm = 1,

@@ -21,6 +21,22 @@ export function ptr(op: usize, i: i32): usize {
   return <usize>load<u32>(op + (<usize>i << 2));
 }
 
+/**
+ * Byte offset of the work counter in every step record: the host zeroes it
+ * before each run, and threads claim work units from it one at a time.
+ */
+export const OP_COUNTER: usize = 124;
+
+/**
+ * The next unclaimed work unit of the step at `op` (≥ `total` when none is
+ * left). Claiming instead of a fixed split keeps both threads busy to the end
+ * of a step even when the host gives one of them less CPU time.
+ */
+@inline
+export function claim(op: usize): i32 {
+  return atomic.add<i32>(op + OP_COUNTER, 1);
+}
+
 /** Contiguous share [begin, end) of `total` work units for thread `tid` of `threads`. */
 @inline
 export function shareBegin(total: i32, tid: i32, threads: i32): i32 {

@@ -1,4 +1,4 @@
-import { ptr, shareBegin, word } from "../common/op";
+import { claim, ptr, word } from "../common/op";
 import { f32_igemm_4x8 } from "./4x8-minmax-simd";
 
 /**
@@ -9,11 +9,11 @@ import { f32_igemm_4x8 } from "./4x8-minmax-simd";
  * 10 relu, 11 MC (rows per M block, multiple of 4), 12 M blocks, 13 N chunks,
  * 14 panels per N chunk.
  *
- * Work is cut into (M block, N chunk) units, split evenly across threads. A
- * unit walks its panels outermost so each packed panel is reused from L1 by all
- * the 4-row tiles of the block.
+ * Work is cut into (M block, N chunk) units that threads claim one at a time.
+ * A unit walks its panels outermost so each packed panel is reused from L1 by
+ * all the 4-row tiles of the block.
  */
-export function igemmOp(op: usize, tid: i32, threads: i32): void {
+export function igemmOp(op: usize): void {
   const M = word(op, 1);
   const N = word(op, 2);
   const kc = word(op, 3);
@@ -33,8 +33,7 @@ export function igemmOp(op: usize, tid: i32, threads: i32): void {
   const units = mBlocks * nChunks;
   const indRow = <usize>taps << 2;
   const panelBytes = <usize>(taps * kc) << 5;
-  const uEnd = shareBegin(units, tid + 1, threads);
-  for (let u = shareBegin(units, tid, threads); u < uEnd; u++) {
+  for (let u = claim(op); u < units; u = claim(op)) {
     const mb = u / nChunks;
     const nc = u - mb * nChunks;
     const m0 = mb * MC;

@@ -1,4 +1,4 @@
-import { ptr, shareBegin, word } from "../common/op";
+import { claim, ptr, word } from "../common/op";
 import { f32_igemm_4x8 } from "../f32-igemm/4x8-minmax-simd";
 
 /**
@@ -9,7 +9,7 @@ import { f32_igemm_4x8 } from "../f32-igemm/4x8-minmax-simd";
  *   V = Bᵀ d B (per tile, per input channel)   M_ξ = V_ξ · U_ξ   Y = Aᵀ M A
  *
  * U_ξ = G g Gᵀ, packed at load like any GEMM weight (16 matrices Cin x Cout,
- * 8-column panels). Tiles are processed in blocks of TB per thread, so the
+ * 8-column panels). Threads claim blocks of TB tiles one at a time, so the
  * transformed inputs and products of a block stay in the thread's scratch in
  * L2 and no image-sized Winograd buffer exists. Channels go 4 per SIMD step
  * (the planner only picks this kernel when Cin and Cout are multiples of 4).
@@ -19,7 +19,7 @@ import { f32_igemm_4x8 } from "../f32-igemm/4x8-minmax-simd";
  * 14 U, 15 bias, 16 relu, 17 scratch, 18 scratch bytes per thread, 19 TB,
  * 20 zero row (at least max(Cin, 8) zero floats).
  */
-export function winogradOp(op: usize, tid: i32, threads: i32): void {
+export function winogradOp(op: usize, tid: i32): void {
   const B = word(op, 1), H = word(op, 2), W = word(op, 3), Cin = word(op, 4);
   const inp = ptr(op, 5), inStride = ptr(op, 6);
   const OH = word(op, 7), OW = word(op, 8), Cout = word(op, 9);
@@ -45,8 +45,7 @@ export function winogradOp(op: usize, tid: i32, threads: i32): void {
 
   for (let i = 0; i < 16 * TB; i++) store<u32>(ind + (<usize>i << 2), <u32>(V + <usize>i * vRow));
 
-  const bEnd = shareBegin(blocks, tid + 1, threads);
-  for (let blk = shareBegin(blocks, tid, threads); blk < bEnd; blk++) {
+  for (let blk = claim(op); blk < blocks; blk = claim(op)) {
     const t0 = blk * TB;
     const nt = min(TB, tiles - t0);
     for (let i = 0; i < nt; i++) {
