@@ -64,6 +64,9 @@ function maxAbsDiff(a: Float32Array, b: Float32Array): number {
 export async function verify(resolved: ResolvedSource, opts: VerifyOptions): Promise<VerifyReport> {
   const tolerance = opts.tolerance ?? 1e-4;
   if (opts.images.length === 0) throw new Error("verify needs at least one image");
+  if (resolved.kind !== "tfjs-layers") {
+    throw new Error(`${resolved.source}: verify runs TensorFlow.js layers models only; ONNX models are not supported by it yet`);
+  }
   const graph = importGraph(resolved);
   const blocks = graph.metadata.blocks ?? [];
   if (blocks.length === 0) throw new Error(`${graph.metadata.source}: no blocks known to compare`);

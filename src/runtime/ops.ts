@@ -34,6 +34,8 @@ export interface IgemmStep {
   mBlocks: number;
   nChunks: number;
   panelsPerChunk: number;
+  tapsPerBlock: number;
+  chansPerBlock: number;
 }
 
 export interface PoolStep {
@@ -124,7 +126,8 @@ function words(step: Step): number[] {
   switch (step.kind) {
     case OpKind.Igemm:
       return [step.kind, step.M, step.N, step.kc, step.taps, step.indirection, step.weights, step.bias,
-        step.out, step.outStride, step.relu ? 1 : 0, step.mc, step.mBlocks, step.nChunks, step.panelsPerChunk];
+        step.out, step.outStride, step.relu ? 1 : 0, step.mc, step.mBlocks, step.nChunks, step.panelsPerChunk,
+        step.tapsPerBlock, step.chansPerBlock];
     case OpKind.MaxPool:
     case OpKind.AvgPool:
       return [step.kind, step.batch, step.H, step.W, step.C, step.input, step.inStride, step.OH, step.OW,

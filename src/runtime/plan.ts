@@ -85,8 +85,10 @@ interface Addresses {
 }
 
 const REGION_ALIGN = 64;
-/** Rows x K floats of the A block a GEMM unit works on; sized to stay in L2 while panels stream. */
-const A_BLOCK_BYTES = 128 * 1024;
+/** A block of A rows x one K block stays in L2 while panel slices stream through L1. */
+const A_BLOCK_BYTES = 192 * 1024;
+/** Floats of K per block at most: an 8-column panel slice of this depth is 24 KB, inside a 32 KB L1. */
+const K_BLOCK = 768;
 
 function product(dims: readonly number[]): number {
   return dims.reduce((a, b) => a * b, 1);
@@ -96,15 +98,27 @@ function fail(node: Node, message: string): never {
   throw new Error(`node ${node.name} (${node.op}): ${message}`);
 }
 
-/** Cuts an M x N GEMM into (M block, N chunk) units: enough units for every thread, panels reused across a block. */
-function gemmBlocking(M: number, N: number, K: number, threads: number) {
-  const mc = Math.min(256, Math.max(16, Math.floor(A_BLOCK_BYTES / (K * 4) / 4) * 4));
+/**
+ * How a GEMM of M rows, N columns and K = taps x cin is cut: K blocks of
+ * whole taps (or a channel range of one tap when cin alone exceeds K_BLOCK),
+ * and (M block, N chunk) units, enough of them for every thread to claim work
+ * until the end of the step.
+ */
+export function gemmBlocking(M: number, N: number, taps: number, cin: number, threads: number) {
+  let tapsPerBlock = Math.max(1, Math.floor(K_BLOCK / cin));
+  let chansPerBlock = cin;
+  if (cin > K_BLOCK) {
+    tapsPerBlock = 1;
+    chansPerBlock = Math.ceil(cin / Math.ceil(cin / K_BLOCK));
+  }
+  const kBlock = Math.min(taps, tapsPerBlock) * chansPerBlock;
+  const mc = Math.min(256, Math.max(16, Math.floor(A_BLOCK_BYTES / (kBlock * 4) / 4) * 4));
   const mBlocks = Math.ceil(M / mc);
   const panels = Math.ceil(N / 8);
   const wanted = 4 * threads;
   const chunks = mBlocks >= wanted ? 1 : Math.min(panels, Math.ceil(wanted / mBlocks));
   const panelsPerChunk = Math.ceil(panels / chunks);
-  return { mc, mBlocks, nChunks: Math.ceil(panels / panelsPerChunk), panelsPerChunk };
+  return { mc, mBlocks, nChunks: Math.ceil(panels / panelsPerChunk), panelsPerChunk, tapsPerBlock, chansPerBlock };
 }
 
 export function makePlan(graph: Graph, shapes: Map<string, number[]>, weights: WeightLayout, opts: PlanOptions): PlanLayout {
@@ -199,7 +213,7 @@ export function makePlan(graph: Graph, shapes: Map<string, number[]>, weights: W
         const taps = kh * kw;
         const M = B * OH! * OW!;
         maxKc = Math.max(maxKc, cin);
-        const blocking = gemmBlocking(M, cout, taps * cin, opts.threads);
+        const blocking = gemmBlocking(M, cout, taps, cin, opts.threads);
         pending.push({
           reads: [root(inName)], writes: [root(out)], cost: M * cout * taps * cin,
           indirectionBytes: M * taps * 4,
@@ -230,6 +244,7 @@ export function makePlan(graph: Graph, shapes: Map<string, number[]>, weights: W
               weights: w.weights, bias: w.bias, out: dst.address, outStride: dst.pixelStride,
               relu: node.activation === "relu", mc: blocking.mc, mBlocks: blocking.mBlocks,
               nChunks: blocking.nChunks, panelsPerChunk: blocking.panelsPerChunk,
+              tapsPerBlock: blocking.tapsPerBlock, chansPerBlock: blocking.chansPerBlock,
             };
           },
         });
@@ -238,7 +253,7 @@ export function makePlan(graph: Graph, shapes: Map<string, number[]>, weights: W
       case "dense": {
         const [cin, cout] = node.kernelShape;
         maxKc = Math.max(maxKc, cin);
-        const blocking = gemmBlocking(B, cout, cin, opts.threads);
+        const blocking = gemmBlocking(B, cout, 1, cin, opts.threads);
         pending.push({
           reads: [root(inName)], writes: [root(out)], cost: B * cin * cout, indirectionBytes: B * 4,
           build(at) {
@@ -252,6 +267,7 @@ export function makePlan(graph: Graph, shapes: Map<string, number[]>, weights: W
               weights: w.weights, bias: w.bias, out: dst.address, outStride: dst.pixelStride,
               relu: node.activation === "relu", mc: blocking.mc, mBlocks: blocking.mBlocks,
               nChunks: blocking.nChunks, panelsPerChunk: blocking.panelsPerChunk,
+              tapsPerBlock: blocking.tapsPerBlock, chansPerBlock: blocking.chansPerBlock,
             };
           },
         });

@@ -63,7 +63,7 @@ export function winogradOp(op: usize, tid: i32): void {
         const w = U + <usize>xi * uStride + <usize>p * (<usize>Cin << 5);
         const nr = min(8, Cout - (p << 3));
         for (let i = 0; i < nt; i += 4) {
-          f32_igemm_4x8(min(4, nt - i), nr, Cin, 1, a + (<usize>i << 2), 4, w, zero, m + <usize>i * mRow + (<usize>p << 5), mRow, false);
+          f32_igemm_4x8(min(4, nt - i), nr, Cin, 1, a + (<usize>i << 2), 4, 0, w, 0, zero, m + <usize>i * mRow + (<usize>p << 5), mRow, false, false);
         }
       }
     }
