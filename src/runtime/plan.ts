@@ -37,6 +37,8 @@ export interface Plan {
   steps: number;
   /** Multiply-accumulates (or element visits) per step, to pace cooperative single-thread runs. */
   costs: number[];
+  /** The graph node each step computes (a concat for the copies into it), for profiles and diagnostics. */
+  stepNodes: string[];
   inputs: BoundTensor[];
   outputs: Map<string, BoundTensor>;
 }
@@ -65,6 +67,7 @@ interface Storage {
 
 /** A step whose addresses are filled in once the region's base is known. */
 interface PendingStep {
+  node: string;
   reads: string[];
   writes: string[];
   cost: number;
@@ -195,7 +198,7 @@ export function makePlan(graph: Graph, shapes: Map<string, number[]>, weights: W
           scratchPerThread = Math.max(scratchPerThread, scratchBytes);
           maxKc = Math.max(maxKc, cin);
           pending.push({
-            reads: [root(inName)], writes: [root(out)], cost: (B * OH! * OW! * cout * cin * 16) / 4, indirectionBytes: 0,
+            node: node.name, reads: [root(inName)], writes: [root(out)], cost: (B * OH! * OW! * cout * cin * 16) / 4, indirectionBytes: 0,
             build(at) {
               const src = at.tensor(inName);
               const dst = at.tensor(out);
@@ -215,7 +218,7 @@ export function makePlan(graph: Graph, shapes: Map<string, number[]>, weights: W
         maxKc = Math.max(maxKc, cin);
         const blocking = gemmBlocking(M, cout, taps, cin, opts.threads);
         pending.push({
-          reads: [root(inName)], writes: [root(out)], cost: M * cout * taps * cin,
+          node: node.name, reads: [root(inName)], writes: [root(out)], cost: M * cout * taps * cin,
           indirectionBytes: M * taps * 4,
           build(at) {
             const src = at.tensor(inName);
@@ -255,7 +258,7 @@ export function makePlan(graph: Graph, shapes: Map<string, number[]>, weights: W
         maxKc = Math.max(maxKc, cin);
         const blocking = gemmBlocking(B, cout, 1, cin, opts.threads);
         pending.push({
-          reads: [root(inName)], writes: [root(out)], cost: B * cin * cout, indirectionBytes: B * 4,
+          node: node.name, reads: [root(inName)], writes: [root(out)], cost: B * cin * cout, indirectionBytes: B * 4,
           build(at) {
             const src = at.tensor(inName);
             const dst = at.tensor(out);
@@ -283,7 +286,7 @@ export function makePlan(graph: Graph, shapes: Map<string, number[]>, weights: W
           fail(node, `padding ${top},${left},${bottom},${right} must be smaller than the ${kh}x${kw} window`);
         }
         pending.push({
-          reads: [root(inName)], writes: [root(out)], cost: B * OH! * OW! * C! * kh * kw, indirectionBytes: 0,
+          node: node.name, reads: [root(inName)], writes: [root(out)], cost: B * OH! * OW! * C! * kh * kw, indirectionBytes: 0,
           build(at) {
             const src = at.tensor(inName);
             const dst = at.tensor(out);
@@ -300,7 +303,7 @@ export function makePlan(graph: Graph, shapes: Map<string, number[]>, weights: W
       case "globalavgpool": {
         const [H, W, C] = shapeOf(inName);
         pending.push({
-          reads: [root(inName)], writes: [root(out)], cost: B * H! * W! * C!, indirectionBytes: 0,
+          node: node.name, reads: [root(inName)], writes: [root(out)], cost: B * H! * W! * C!, indirectionBytes: 0,
           build(at) {
             const src = at.tensor(inName);
             const dst = at.tensor(out);
@@ -316,7 +319,7 @@ export function makePlan(graph: Graph, shapes: Map<string, number[]>, weights: W
         const rows = B * pixelsOf(inName);
         const cols = channelsOf(inName);
         pending.push({
-          reads: [root(inName)], writes: [root(out)], cost: rows * cols * 8, indirectionBytes: 0,
+          node: node.name, reads: [root(inName)], writes: [root(out)], cost: rows * cols * 8, indirectionBytes: 0,
           build(at) {
             const src = at.tensor(inName);
             const dst = at.tensor(out);
@@ -333,7 +336,7 @@ export function makePlan(graph: Graph, shapes: Map<string, number[]>, weights: W
         const pixels = B * pixelsOf(inName);
         const C = channelsOf(inName);
         pending.push({
-          reads: [root(inName)], writes: [root(out)], cost: pixels * C, indirectionBytes: 0,
+          node: node.name, reads: [root(inName)], writes: [root(out)], cost: pixels * C, indirectionBytes: 0,
           build(at) {
             const src = at.tensor(inName);
             const dst = at.tensor(out);
@@ -356,7 +359,7 @@ export function makePlan(graph: Graph, shapes: Map<string, number[]>, weights: W
           const pixels = B * pixelsOf(input);
           const C = channelsOf(input);
           pending.push({
-            reads: [root(input)], writes: [root(out)], cost: pixels * C, indirectionBytes: 0,
+            node: node.name, reads: [root(input)], writes: [root(out)], cost: pixels * C, indirectionBytes: 0,
             build(at) {
               const src = at.tensor(input);
               const dst = at.tensor(out);
@@ -439,6 +442,7 @@ export function makePlan(graph: Graph, shapes: Map<string, number[]>, weights: W
         ops: base,
         steps: steps.length,
         costs: pending.map((p) => p.cost),
+        stepNodes: pending.map((p) => p.node),
         inputs: inputNodes.map((n) => bind(n.name)),
         outputs: new Map([...graph.outputs, ...opts.outputs].map((n) => [n, bind(n)])),
       };

@@ -24,7 +24,7 @@ export function poolOp(op: usize, tid: i32, threads: i32, isMax: bool): void {
   const rows = B * OH;
   const rEnd = shareBegin(rows, tid + 1, threads);
   const C4 = C & ~3;
-  const init = f32x4.splat(isMax ? -Infinity : 0);
+  const rowSkip = <usize>W * inStride;
   for (let r = shareBegin(rows, tid, threads); r < rEnd; r++) {
     const n = r / OH;
     const oy = r - n * OH;
@@ -36,38 +36,46 @@ export function poolOp(op: usize, tid: i32, threads: i32, isMax: bool): void {
       const ix0 = ox * sw - pl;
       const kx0 = max(0, -ix0), kx1 = min(kw, W - ix0);
       const wCount = countPad ? min(ix0 + kw, W + pr) - ix0 : kx1 - kx0;
-      const scale = f32(1) / <f32>(hCount * wCount);
       const o = out + <usize>((n * OH + oy) * OW + ox) * outStride;
-      const win = imgBase + (<usize>(iy0 + ky0) * <usize>W + <usize>(ix0 + kx0)) * inStride;
-      const rowSkip = <usize>W * inStride;
-      for (let c = 0; c < C4; c += 4) {
-        let acc = init;
-        let rowPtr = win + (<usize>c << 2);
-        for (let ky = ky0; ky < ky1; ky++) {
-          let p = rowPtr;
-          for (let kx = kx0; kx < kx1; kx++) {
-            const v = v128.load(p);
-            acc = isMax ? f32x4.max(acc, v) : f32x4.add(acc, v);
-            p += inStride;
+      // Window cells outermost, channels innermost: every pass streams
+      // contiguous channels of one input pixel into the output pixel, which
+      // stays in L1. The first valid cell initializes the output.
+      let rowPtr = imgBase + (<usize>(iy0 + ky0) * <usize>W + <usize>(ix0 + kx0)) * inStride;
+      let first = true;
+      for (let ky = ky0; ky < ky1; ky++) {
+        let p = rowPtr;
+        for (let kx = kx0; kx < kx1; kx++) {
+          if (first) {
+            memory.copy(o, p, <usize>C << 2);
+            first = false;
+          } else {
+            let c = 0;
+            for (; c < C4; c += 4) {
+              const off = <usize>c << 2;
+              const v = v128.load(p + off);
+              const acc = v128.load(o + off);
+              v128.store(o + off, isMax ? f32x4.max(acc, v) : f32x4.add(acc, v));
+            }
+            for (; c < C; c++) {
+              const off = <usize>c << 2;
+              const v = load<f32>(p + off);
+              const acc = load<f32>(o + off);
+              store<f32>(o + off, isMax ? max(acc, v) : acc + v);
+            }
           }
-          rowPtr += rowSkip;
+          p += inStride;
         }
-        if (!isMax) acc = f32x4.mul(acc, f32x4.splat(scale));
-        v128.store(o + (<usize>c << 2), acc);
+        rowPtr += rowSkip;
       }
-      for (let c = C4; c < C; c++) {
-        let acc: f32 = isMax ? -Infinity : 0;
-        let rowPtr = win + (<usize>c << 2);
-        for (let ky = ky0; ky < ky1; ky++) {
-          let p = rowPtr;
-          for (let kx = kx0; kx < kx1; kx++) {
-            const v = load<f32>(p);
-            acc = isMax ? max(acc, v) : acc + v;
-            p += inStride;
-          }
-          rowPtr += rowSkip;
+      if (!isMax) {
+        const scale = f32(1) / <f32>(hCount * wCount);
+        const s4 = f32x4.splat(scale);
+        let c = 0;
+        for (; c < C4; c += 4) {
+          const off = <usize>c << 2;
+          v128.store(o + off, f32x4.mul(v128.load(o + off), s4));
         }
-        store<f32>(o + (<usize>c << 2), isMax ? acc : acc * scale);
+        for (; c < C; c++) store<f32>(o + (<usize>c << 2), load<f32>(o + (<usize>c << 2)) * scale);
       }
     }
   }
