@@ -1,4 +1,6 @@
 import type { Graph, Normalization } from "../graph/ir.js";
+import { importOnnx } from "../import/onnx/import.js";
+import type { OnnxModel } from "../import/onnx/model.js";
 import { importTfjsLayers, type TfjsLayersArtifacts } from "../import/tfjs-layers.js";
 import type { Platform } from "../platform/types.js";
 import type { KernelBuild } from "../runtime/engine.js";
@@ -26,7 +28,8 @@ export interface LoadOptions {
 
 /** What a platform entry point resolves a user's source into. */
 export type ResolvedSource =
-  | { kind: "tfjs-layers"; artifacts: TfjsLayersArtifacts; source: string; labels?: string[]; normalization?: Normalization };
+  | { kind: "tfjs-layers"; artifacts: TfjsLayersArtifacts; source: string; labels?: string[]; normalization?: Normalization }
+  | { kind: "onnx"; model: OnnxModel; source: string; labels?: string[]; normalization?: Normalization };
 
 function checkOptions(opts: LoadOptions, platform: Platform): number {
   const max = Math.max(1, Math.min(4, platform.cores()));
@@ -48,11 +51,8 @@ function checkOptions(opts: LoadOptions, platform: Platform): number {
 
 /** Imports a resolved source into the graph IR (no wasm involved). */
 export function importGraph(resolved: ResolvedSource): Graph {
-  return importTfjsLayers(resolved.artifacts, {
-    source: resolved.source,
-    labels: resolved.labels,
-    normalization: resolved.normalization,
-  });
+  const opts = { source: resolved.source, labels: resolved.labels, normalization: resolved.normalization };
+  return resolved.kind === "onnx" ? importOnnx(resolved.model, opts) : importTfjsLayers(resolved.artifacts, opts);
 }
 
 /** Builds a Model from an already resolved source; platform entry points call this. */

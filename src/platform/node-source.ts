@@ -1,13 +1,25 @@
+import { readFileSync } from "node:fs";
+import { readFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
 import type { ResolvedSource } from "../api/load.js";
+import { parseOnnx } from "../import/onnx/model.js";
 import type { TfjsLayersArtifacts } from "../import/tfjs-layers.js";
 import { readNsfwjsInceptionV3, readTfjsLayersModelFile } from "./node-files.js";
 
 /**
  * What `loadModel` accepts: the name "nsfwjs" (the default: the pretrained
  * InceptionV3 of the nsfwjs npm package), a path or file: URL of a tfjs layers
- * model.json (or nsfwjs-style model.min.js), or parsed tfjs layers artifacts.
+ * model.json (or nsfwjs-style model.min.js) or of an ONNX model (`.onnx`),
+ * the bytes of an ONNX model, or parsed tfjs layers artifacts.
  */
-export type ModelSource = string | URL | TfjsLayersArtifacts;
+export type ModelSource = string | URL | Uint8Array | ArrayBuffer | TfjsLayersArtifacts;
+
+/** An ONNX file; tensors stored outside it (external data) are read relative to its directory. */
+async function readOnnxModelFile(path: string): Promise<ResolvedSource> {
+  const bytes = await readFile(path);
+  const model = parseOnnx(bytes, { source: path, readExternal: (location) => readFileSync(join(dirname(path), location)) });
+  return { kind: "onnx", model, source: path };
+}
 
 /** Turns what a Node user passed to loadModel into importer input. */
 export async function resolveSource(source: ModelSource): Promise<ResolvedSource> {
@@ -20,13 +32,16 @@ export async function resolveSource(source: ModelSource): Promise<ResolvedSource
     if (source instanceof URL && source.protocol !== "file:") {
       throw new Error(`only file: URLs are read in Node, got ${source.href}`);
     }
-    if (path.endsWith(".onnx")) throw new Error(`${path}: ONNX models are not supported yet (tfjs layers models only)`);
+    if (path.endsWith(".onnx")) return readOnnxModelFile(path);
     return { kind: "tfjs-layers", artifacts: await readTfjsLayersModelFile(path), source: path };
+  }
+  if (source instanceof Uint8Array || source instanceof ArrayBuffer) {
+    const name = "ONNX model bytes";
+    return { kind: "onnx", model: parseOnnx(source instanceof ArrayBuffer ? new Uint8Array(source) : source, { source: name }), source: name };
   }
   if (source && typeof source === "object" && "modelTopology" in source && "weightsManifest" in source) {
     if (!(source.weightData instanceof Uint8Array)) throw new Error("tfjs layers artifacts need weightData as a Uint8Array");
     return { kind: "tfjs-layers", artifacts: source, source: "tfjs layers artifacts" };
   }
-  throw new Error("loadModel source must be \"nsfwjs\", a model file path or file: URL, or tfjs layers artifacts { modelTopology, weightsManifest, weightData }");
+  throw new Error("loadModel source must be \"nsfwjs\", a model file path or file: URL (model.json or .onnx), ONNX model bytes (Uint8Array or ArrayBuffer), or tfjs layers artifacts { modelTopology, weightsManifest, weightData }");
 }
-
