@@ -117,6 +117,7 @@ export interface WinogradStep {
   scratchBytes: number;
   tilesPerBlock: number;
   zeroRow: number;
+  panelsPerChunk: number;
 }
 
 export type Step = IgemmStep | PoolStep | GlobalAvgPoolStep | SoftmaxStep | AffineStep | WinogradStep;
@@ -143,7 +144,7 @@ function words(step: Step): number[] {
     case OpKind.Winograd:
       return [step.kind, step.batch, step.H, step.W, step.cin, step.input, step.inStride, step.OH, step.OW,
         step.cout, step.out, step.outStride, step.padTop, step.padLeft, step.weights, step.bias,
-        step.relu ? 1 : 0, step.scratch, step.scratchBytes, step.tilesPerBlock, step.zeroRow];
+        step.relu ? 1 : 0, step.scratch, step.scratchBytes, step.tilesPerBlock, step.zeroRow, step.panelsPerChunk];
   }
 }
 

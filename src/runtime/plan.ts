@@ -194,7 +194,7 @@ export function makePlan(graph: Graph, shapes: Map<string, number[]>, weights: W
         const [H, W] = shapeOf(inName);
         const [OH, OW] = shapeOf(out);
         if (usesWinograd(node, shapeOf(out))) {
-          const { tilesPerBlock, scratchBytes } = winogradBlocking(cin, cout);
+          const { tilesPerBlock, panelsPerChunk, scratchBytes } = winogradBlocking(cin, cout);
           scratchPerThread = Math.max(scratchPerThread, scratchBytes);
           maxKc = Math.max(maxKc, cin);
           pending.push({
@@ -207,7 +207,7 @@ export function makePlan(graph: Graph, shapes: Map<string, number[]>, weights: W
                 kind: OpKind.Winograd, batch: B, H: H!, W: W!, cin, input: src.address, inStride: src.pixelStride,
                 OH: OH!, OW: OW!, cout, out: dst.address, outStride: dst.pixelStride, padTop: node.pads.top,
                 padLeft: node.pads.left, weights: w.weights, bias: w.bias, relu: node.activation === "relu",
-                scratch: at.scratch, scratchBytes, tilesPerBlock, zeroRow: at.zeroRow,
+                scratch: at.scratch, scratchBytes, tilesPerBlock, zeroRow: at.zeroRow, panelsPerChunk,
               };
             },
           });

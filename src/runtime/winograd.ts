@@ -46,10 +46,17 @@ export function winogradKernel(node: Conv2DNode): Float32Array[] {
   return u;
 }
 
-/** Tiles per block and scratch bytes per thread: a block's transformed inputs and products stay in L2. */
-export function winogradBlocking(cin: number, cout: number): { tilesPerBlock: number; scratchBytes: number } {
+/**
+ * Output-channel chunks (in 8-column panels) sized so a chunk of the 16
+ * transformed kernels stays in L2, and tiles per block sized so a block's
+ * transformed inputs and products stay there too; scratch bytes per thread.
+ */
+export function winogradBlocking(cin: number, cout: number): { tilesPerBlock: number; panelsPerChunk: number; scratchBytes: number } {
+  const panels = Math.ceil(cout / 8);
+  const panelsPerChunk = Math.min(panels, Math.max(1, Math.floor((256 * 1024) / (16 * cin * 8 * 4))));
+  const chunkCols = panelsPerChunk * 8;
   const budget = 384 * 1024;
-  const tilesPerBlock = Math.min(256, Math.max(8, Math.floor(budget / (64 * (cin + cout)) / 4) * 4));
-  const scratchBytes = Math.ceil((16 * tilesPerBlock * (cin + cout + 1) * 4) / 64) * 64;
-  return { tilesPerBlock, scratchBytes };
+  const tilesPerBlock = Math.min(256, Math.max(8, Math.floor(budget / (64 * (cin + chunkCols)) / 4) * 4));
+  const scratchBytes = Math.ceil((16 * tilesPerBlock * (cin + chunkCols + 1) * 4) / 64) * 64;
+  return { tilesPerBlock, panelsPerChunk, scratchBytes };
 }

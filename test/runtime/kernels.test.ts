@@ -74,6 +74,7 @@ const convCases = [
   { H: 19, W: 17, C: 8, cout: 12, kh: 3, kw: 3, s: 1, p: 1 },  // odd output sizes: partial 2x2 tiles
   { H: 20, W: 21, C: 4, cout: 20, kh: 3, kw: 3, s: 1, p: 0 },  // valid, partial N panel
   { H: 18, W: 18, C: 36, cout: 8, kh: 3, kw: 3, s: 1, p: 1 },  // K above the block, N at the block
+  { H: 17, W: 17, C: 128, cout: 44, kh: 3, kw: 3, s: 1, p: 1 }, // two output-channel chunks, the last partial
 ];
 
 for (const cfg of configs) {

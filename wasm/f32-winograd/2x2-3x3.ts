@@ -9,15 +9,18 @@ import { f32_igemm_4x8 } from "../f32-igemm/4x8-minmax-simd";
  *   V = Bᵀ d B (per tile, per input channel)   M_ξ = V_ξ · U_ξ   Y = Aᵀ M A
  *
  * U_ξ = G g Gᵀ, packed at load like any GEMM weight (16 matrices Cin x Cout,
- * 8-column panels). Threads claim blocks of TB tiles one at a time, so the
- * transformed inputs and products of a block stay in the thread's scratch in
- * L2 and no image-sized Winograd buffer exists. Channels go 4 per SIMD step
- * (the planner only picks this kernel when Cin and Cout are multiples of 4).
+ * 8-column panels). Work units are (output-channel chunk, block of TB
+ * tiles), claimed chunk by chunk: a thread's units then share one chunk of U,
+ * which stays in its L2 (all of U may not), while the block's transformed
+ * inputs and products live in the thread's scratch; no image-sized Winograd
+ * buffer exists. The input transform is redone per chunk, a small price next
+ * to streaming U. Channels go 4 per SIMD step (the planner only picks this
+ * kernel when Cin and Cout are multiples of 4).
  *
  * Op words: 1 batch, 2 H, 3 W, 4 Cin, 5 input, 6 input pixel stride, 7 OH,
  * 8 OW, 9 Cout, 10 output, 11 output pixel stride, 12 pad top, 13 pad left,
  * 14 U, 15 bias, 16 relu, 17 scratch, 18 scratch bytes per thread, 19 TB,
- * 20 zero row (at least max(Cin, 8) zero floats).
+ * 20 zero row (at least max(Cin, 8) zero floats), 21 panels per chunk.
  */
 export function winogradOp(op: usize, tid: i32): void {
   const B = word(op, 1), H = word(op, 2), W = word(op, 3), Cin = word(op, 4);
@@ -30,22 +33,30 @@ export function winogradOp(op: usize, tid: i32): void {
   const scratchBytes = ptr(op, 18);
   const TB = word(op, 19);
   const zero = ptr(op, 20);
+  const panelsPerChunk = word(op, 21);
 
   const tilesH = (OH + 1) >> 1, tilesW = (OW + 1) >> 1;
   const perImage = tilesH * tilesW;
   const tiles = B * perImage;
   const blocks = (tiles + TB - 1) / TB;
+  const panels = (Cout + 7) >> 3;
+  const chunks = (panels + panelsPerChunk - 1) / panelsPerChunk;
   const V = ptr(op, 17) + <usize>tid * scratchBytes;
   const Mb = V + (<usize>(16 * TB * Cin) << 2);
-  const ind = Mb + (<usize>(16 * TB * Cout) << 2);
-  const panels = (Cout + 7) >> 3;
+  const ind = Mb + (<usize>(16 * TB * panelsPerChunk * 8) << 2);
   const uStride = <usize>(panels * Cin) << 5;
   const vRow = <usize>Cin << 2;
-  const mRow = <usize>Cout << 2;
+  const mRow = <usize>panelsPerChunk << 5;
 
   for (let i = 0; i < 16 * TB; i++) store<u32>(ind + (<usize>i << 2), <u32>(V + <usize>i * vRow));
 
-  for (let blk = claim(op); blk < blocks; blk = claim(op)) {
+  for (let u = claim(op); u < chunks * blocks; u = claim(op)) {
+    const chunk = u / blocks;
+    const blk = u - chunk * blocks;
+    const p0 = chunk * panelsPerChunk;
+    const p1 = min(p0 + panelsPerChunk, panels);
+    const c0 = p0 << 3;
+    const c1 = min(Cout, p1 << 3);
     const t0 = blk * TB;
     const nt = min(TB, tiles - t0);
     for (let i = 0; i < nt; i++) {
@@ -59,11 +70,11 @@ export function winogradOp(op: usize, tid: i32): void {
     for (let xi = 0; xi < 16; xi++) {
       const a = ind + (<usize>(xi * TB) << 2);
       const m = Mb + <usize>(xi * TB) * mRow;
-      for (let p = 0; p < panels; p++) {
+      for (let p = p0; p < p1; p++) {
         const w = U + <usize>xi * uStride + <usize>p * (<usize>Cin << 5);
         const nr = min(8, Cout - (p << 3));
         for (let i = 0; i < nt; i += 4) {
-          f32_igemm_4x8(min(4, nt - i), nr, Cin, 1, a + (<usize>i << 2), 4, 0, w, 0, zero, m + <usize>i * mRow + (<usize>p << 5), mRow, false, false);
+          f32_igemm_4x8(min(4, nt - i), nr, Cin, 1, a + (<usize>i << 2), 4, 0, w, 0, zero, m + <usize>i * mRow + (<usize>(p - p0) << 5), mRow, false, false);
         }
       }
     }
@@ -73,7 +84,7 @@ export function winogradOp(op: usize, tid: i32): void {
       const r = tile - n * perImage;
       const ty = r / tilesW;
       const tx = r - ty * tilesW;
-      outputTile(Mb + <usize>i * mRow, <usize>TB * mRow, out, outStride, n, OH, OW, ty << 1, tx << 1, Cout, bias, relu);
+      outputTile(Mb + <usize>i * mRow, <usize>TB * mRow, out + (<usize>c0 << 2), outStride, n, OH, OW, ty << 1, tx << 1, c1 - c0, bias + (<usize>c0 << 2), relu);
     }
   }
 }
