@@ -1,10 +1,12 @@
+import type { IwmFile } from "../format/file.js";
+import { readIwm } from "../format/iwm.js";
 import type { Graph, Normalization } from "../graph/ir.js";
 import { importOnnx } from "../import/onnx/import.js";
 import type { OnnxModel } from "../import/onnx/model.js";
 import { importTfjsLayers, type TfjsLayersArtifacts } from "../import/tfjs-layers.js";
 import type { Platform } from "../platform/types.js";
 import type { KernelBuild } from "../runtime/engine.js";
-import { Session } from "../runtime/session.js";
+import { Session, type SessionOptions } from "../runtime/session.js";
 import { IMAGENET_LABELS } from "./imagenet-labels.js";
 import { Model } from "./model.js";
 
@@ -29,7 +31,9 @@ export interface LoadOptions {
 /** What a platform entry point resolves a user's source into. */
 export type ResolvedSource =
   | { kind: "tfjs-layers"; artifacts: TfjsLayersArtifacts; source: string; labels?: string[]; normalization?: Normalization }
-  | { kind: "onnx"; model: OnnxModel; source: string; labels?: string[]; normalization?: Normalization };
+  | { kind: "onnx"; model: OnnxModel; source: string; labels?: string[]; normalization?: Normalization }
+  /** An .iwm file (`inception-wasm convert`): already optimized and packed, read when loaded. */
+  | { kind: "iwm"; file: IwmFile; source: string };
 
 function checkOptions(opts: LoadOptions, platform: Platform): number {
   const max = Math.max(1, Math.min(4, platform.cores()));
@@ -51,17 +55,47 @@ function checkOptions(opts: LoadOptions, platform: Platform): number {
 
 /** Imports a resolved source into the graph IR (no wasm involved). */
 export function importGraph(resolved: ResolvedSource): Graph {
+  if (resolved.kind === "iwm") {
+    throw new Error(`${resolved.source} is an .iwm file: its graph is already optimized and its weights packed, so it loads with loadModel but cannot be imported or converted again`);
+  }
   const opts = { source: resolved.source, labels: resolved.labels, normalization: resolved.normalization };
   return resolved.kind === "onnx" ? importOnnx(resolved.model, opts) : importTfjsLayers(resolved.artifacts, opts);
 }
 
 /** Builds a Model from an already resolved source; platform entry points call this. */
 export async function loadResolved(resolved: ResolvedSource, opts: LoadOptions, platform: Platform): Promise<Model> {
+  if (resolved.kind === "iwm") return loadIwm(resolved.file, opts, platform);
   return loadGraph(importGraph(resolved), opts, platform);
 }
 
 /** Builds a Model from an imported graph (not modified, so one graph can back several models). */
 export async function loadGraph(graph: Graph, opts: LoadOptions, platform: Platform): Promise<Model> {
+  return makeModel(graph, opts, platform, (sessionOpts) => Session.create(graph, sessionOpts));
+}
+
+/** Builds a Model from an .iwm file: its optimized graph, with the weights read straight into wasm memory. */
+async function loadIwm(file: IwmFile, opts: LoadOptions, platform: Platform): Promise<Model> {
+  try {
+    const iwm = await readIwm(file);
+    const names = new Set(iwm.graph.nodes.map((n) => n.name));
+    for (const name of opts.keep ?? []) {
+      if (!names.has(name)) {
+        throw new Error(`keep: ${file.name} has no tensor named ${JSON.stringify(name)}: optimization fused it away at conversion (kept there: ${iwm.keep.join(", ") || "none"}); convert the model again with --keep ${name}`);
+      }
+    }
+    return await makeModel(iwm.graph, opts, platform, (sessionOpts) => Session.createPacked(iwm, sessionOpts));
+  } finally {
+    await file.close();
+  }
+}
+
+/**
+ * What every source shares: options, labels and normalization from the
+ * graph's metadata (checked before any weight is read), then the session.
+ */
+async function makeModel(
+  graph: Graph, opts: LoadOptions, platform: Platform, createSession: (opts: SessionOptions) => Promise<Session>,
+): Promise<Model> {
   const threads = checkOptions(opts, platform);
   const outputs = graph.outputs;
   const classes = outputs.length === 1 ? graph.nodes.find((n) => n.name === outputs[0])! : undefined;
@@ -74,7 +108,7 @@ export async function loadGraph(graph: Graph, opts: LoadOptions, platform: Platf
     throw new Error(`${graph.metadata.source} does not say how its input is normalized; pass normalization: "tf" | "unit" | "torch"`);
   }
   const keep = [...(graph.metadata.embedding ? [graph.metadata.embedding] : []), ...(opts.keep ?? [])];
-  const session = await Session.create(graph, {
+  const session = await createSession({
     threads, build: opts.build ?? "auto", platform, keep, module: opts.module, moduleBuild: opts.moduleBuild,
   });
   return new Model({ session, labels, normalization, crop: opts.crop, source: graph.metadata.source });

@@ -2,16 +2,22 @@ import { basename } from "node:path";
 import { readFile } from "node:fs/promises";
 import { importGraph, loadGraph, type ResolvedSource } from "../api/load.js";
 import type { Model } from "../api/model.js";
+import type { Graph, Normalization } from "../graph/ir.js";
 import { nodePlatform } from "../platform/node.js";
 import { preprocess } from "../preprocess/index.js";
-import { createTfjsReference } from "../reference/tfjs.js";
+import type { TfjsReference } from "../reference/tfjs-engine.js";
 import type { KernelBuild } from "../runtime/engine.js";
 
 /**
  * The consistency check against TensorFlow.js: the same model and the same
- * preprocessed input through tfjs (tfjs-layers on tfjs-backend-wasm) and
- * through our runtime in each requested configuration, comparing the tensor
- * at the end of every block (stem, mixed0…mixed10, head) and the top-1 class.
+ * preprocessed input through tfjs (on tfjs-backend-wasm) and through our
+ * runtime in each requested configuration, comparing the tensor at the end
+ * of every block (stem, mixed0…mixed10, head) and the top-1 class.
+ *
+ * A tfjs layers model runs in tfjs-layers itself. Every other source (ONNX)
+ * has no tfjs loader, so tfjs ops execute its imported graph node by node:
+ * that still checks our optimization passes, planner and kernels, though
+ * not the importer, which both sides share.
  */
 export interface VerifyConfig {
   build: KernelBuild;
@@ -23,6 +29,8 @@ export interface VerifyOptions {
   configs: VerifyConfig[];
   /** Largest allowed |Δprobability| of the head (default 1e-4). */
   tolerance?: number;
+  /** Input normalization, overriding the model's metadata; required when the model does not say (most ONNX files). */
+  normalization?: Normalization;
 }
 
 export interface VerifyImageResult {
@@ -34,6 +42,8 @@ export interface VerifyImageResult {
 
 export interface VerifyReport {
   source: string;
+  /** What runs the model in tfjs: tfjs-layers, or tfjs ops executing the imported graph. */
+  reference: "layers" | "graph";
   referenceBackend: string;
   labels: readonly string[] | undefined;
   configs: VerifyConfig[];
@@ -61,27 +71,54 @@ function maxAbsDiff(a: Float32Array, b: Float32Array): number {
   return m;
 }
 
+/**
+ * The blocks to compare: the importer's (stem, mixed…, head) or, for a graph
+ * it found no blocks in, just the output as "head".
+ */
+function blocksOf(graph: Graph): { name: string; tensor: string }[] {
+  const blocks = graph.metadata.blocks ?? [];
+  return blocks.length > 0 ? blocks : [{ name: "head", tensor: graph.outputs[0]! }];
+}
+
+/** The tfjs side; each reference module is loaded only when used, so ONNX checks need no tfjs-layers. */
+async function createReference(resolved: ResolvedSource, graph: Graph): Promise<TfjsReference> {
+  if (resolved.kind === "tfjs-layers") {
+    const { createTfjsReference } = await import("../reference/tfjs.js");
+    return createTfjsReference(resolved.artifacts);
+  }
+  const { createTfjsGraphReference } = await import("../reference/tfjs-graph.js");
+  return createTfjsGraphReference(graph);
+}
+
 export async function verify(resolved: ResolvedSource, opts: VerifyOptions): Promise<VerifyReport> {
   const tolerance = opts.tolerance ?? 1e-4;
   if (opts.images.length === 0) throw new Error("verify needs at least one image");
-  if (resolved.kind !== "tfjs-layers") {
-    throw new Error(`${resolved.source}: verify runs TensorFlow.js layers models only; ONNX models are not supported by it yet`);
-  }
   const graph = importGraph(resolved);
-  const blocks = graph.metadata.blocks ?? [];
-  if (blocks.length === 0) throw new Error(`${graph.metadata.source}: no blocks known to compare`);
-  const reference = await createTfjsReference(resolved.artifacts);
+  const normalization = opts.normalization ?? graph.metadata.normalization;
+  if (!normalization) {
+    throw new Error(
+      `${graph.metadata.source} does not say how its input is normalized; pass normalization "tf" | "unit" | "torch" (--normalization on the command line)`,
+    );
+  }
+  // Checked before anything is loaded: preprocessing makes square RGB images.
+  const inputs = graph.nodes.filter((n) => n.op === "input").map((n) => n.shape);
+  const [H, W, C] = inputs[0] ?? [];
+  if (inputs.length !== 1 || inputs[0]!.length !== 3 || H !== W || C !== 3) {
+    throw new Error(`${graph.metadata.source}: verify feeds one square RGB image, but the model's inputs are ${inputs.map((s) => `[${s}]`).join(", ")}`);
+  }
+  const blocks = blocksOf(graph);
+  const reference = await createReference(resolved, graph);
   const models: Model[] = [];
   try {
     for (const cfg of opts.configs) {
       // Every block tensor must survive fusion so it can be compared.
-      models.push(await loadGraph(graph, { ...cfg, keep: blocks.map((b) => b.tensor) }, nodePlatform));
+      models.push(await loadGraph(graph, { ...cfg, normalization, keep: blocks.map((b) => b.tensor) }, nodePlatform));
     }
     const first = models[0]!;
     const head = blocks.at(-1)!.tensor;
-    const [, H, W, C] = first.inputs[0]!.shape;
     const report: VerifyReport = {
       source: first.source,
+      reference: resolved.kind === "tfjs-layers" ? "layers" : "graph",
       referenceBackend: reference.backend,
       labels: first.labels,
       configs: opts.configs,
@@ -128,7 +165,7 @@ export function formatReport(r: VerifyReport): string {
   const label = (i: number) => r.labels?.[i] ?? `class ${i}`;
   const names = r.configs.map((c) => `${c.build}/${c.threads}T`);
   const lines = [
-    `verify: ${r.source}, ours vs TensorFlow.js (tfjs-layers on the ${r.referenceBackend} backend), ${r.images.length} image(s)`,
+    `verify: ${r.source}, ours vs TensorFlow.js (${r.reference === "layers" ? "tfjs-layers" : "tfjs ops running the imported graph"} on the ${r.referenceBackend} backend), ${r.images.length} image(s)`,
     "",
     "max |Δ| at the end of each block, over all images:",
     ["block".padEnd(10), "shape".padEnd(12), ...names.map((n) => n.padStart(11))].join(" "),

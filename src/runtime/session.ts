@@ -4,7 +4,7 @@ import { optimize } from "../passes/index.js";
 import type { Platform } from "../platform/types.js";
 import { compileKernels, Engine, type KernelBuild } from "./engine.js";
 import { makePlan, type BoundTensor, type Plan } from "./plan.js";
-import { layoutWeights, packWeights, winogradChoice, type WeightLayout } from "./weights.js";
+import { layoutWeights, packWeights, winogradChoice, type WeightLayout, type WinogradChoice } from "./weights.js";
 
 export interface SessionOptions {
   threads: number;
@@ -22,6 +22,40 @@ export interface TensorData {
   data: Float32Array;
   /** [batch, ...per-sample shape]. */
   dims: number[];
+}
+
+/**
+ * An optimized graph with its weights laid out for the kernels: what a session
+ * puts in wasm memory, and what an .iwm file stores.
+ */
+export interface PackedModel {
+  /** The optimized graph; its constant arrays are never read (they are empty once packed). */
+  graph: Graph;
+  shapes: Map<string, number[]>;
+  layout: WeightLayout;
+  winograd: WinogradChoice;
+  /** Writes the packed weight region (`layout.bytes` bytes) into `memory` from byte `base` on. */
+  writeWeights(memory: ArrayBufferLike, base: number): void | Promise<void>;
+}
+
+/**
+ * Optimizes an imported graph, keeping the `keep` tensors observable, and lays
+ * out its weights. The returned graph holds no weights: `writeWeights` packs
+ * them from the optimized graph it closes over, so one copy lives only as long
+ * as the PackedModel does.
+ */
+export function packModel(imported: Graph, keep: readonly string[]): PackedModel & { writeWeights(memory: ArrayBufferLike, base: number): void } {
+  for (const name of keep) {
+    if (!imported.nodes.some((n) => n.name === name)) throw new Error(`keep: the model has no tensor named ${JSON.stringify(name)}`);
+  }
+  const graph = optimize(imported, keep);
+  const shapes = inferShapes(graph);
+  const winograd = winogradChoice(shapes);
+  const layout = layoutWeights(graph, winograd);
+  return {
+    graph: withoutWeights(graph), shapes, layout, winograd,
+    writeWeights: (memory, base) => packWeights(graph, layout, winograd, memory, base),
+  };
 }
 
 /**
@@ -52,13 +86,16 @@ export class Session {
   }
 
   static async create(imported: Graph, opts: SessionOptions): Promise<Session> {
-    for (const name of opts.keep) {
-      if (!imported.nodes.some((n) => n.name === name)) throw new Error(`keep: the model has no tensor named ${JSON.stringify(name)}`);
-    }
-    const graph = optimize(imported, opts.keep);
-    const shapes = inferShapes(graph);
-    const winograd = winogradChoice(shapes);
-    const weights = layoutWeights(graph, winograd);
+    return Session.createPacked(packModel(imported, opts.keep), opts);
+  }
+
+  /**
+   * A session on an already optimized graph whose weights come packed (an
+   * .iwm file): no optimization, layout or packing. `opts.keep` names tensors
+   * of the optimized graph.
+   */
+  static async createPacked(packed: PackedModel, opts: SessionOptions): Promise<Session> {
+    const { graph, shapes, layout: weights } = packed;
     const threads = opts.threads;
     const firstPlan = makePlan(graph, shapes, weights, { batch: 1, threads, outputs: opts.keep });
     let module = opts.module;
@@ -70,9 +107,15 @@ export class Session {
       initialBytes: weights.bytes + firstPlan.bytes + 4096,
     });
     const weightsBase = engine.allocate(weights.bytes);
-    packWeights(graph, weights, winograd, engine.memory.buffer, weightsBase);
+    try {
+      await packed.writeWeights(engine.memory.buffer, weightsBase);
+    } catch (e) {
+      // Reading a file can fail halfway: the workers must not outlive the failed load.
+      engine.dispose();
+      throw e;
+    }
     // The session keeps the graph's structure only: the weights now live in wasm memory.
-    const session = new Session(withoutWeights(graph), shapes, engine, weights, weightsBase, opts.keep);
+    const session = new Session(graph, shapes, engine, weights, weightsBase, opts.keep);
     session.planZone = engine.bytesUsed;
     session.plans.set(planKey(1, opts.keep), session.place(firstPlan));
     return session;

@@ -49,11 +49,23 @@ function gemmShape(node: Conv2DNode | DenseNode): { K: number; N: number } {
 /** Whether each convolution runs as Winograd (its weights are then 16 transformed matrices). */
 export type WinogradChoice = (node: Conv2DNode) => boolean;
 
+/** How a GEMM node's weights are packed: `matrices` matrices of `rows` rows, each cut into `panels` 8-column panels. */
+export function gemmPacking(node: Conv2DNode | DenseNode, winograd: WinogradChoice): { matrices: number; rows: number; panels: number } {
+  const { K, N } = gemmShape(node);
+  // Winograd: 16 transformed matrices of Cin rows instead of one of K = 9*Cin rows.
+  const transformed = node.op === "conv2d" && winograd(node);
+  return { matrices: transformed ? 16 : 1, rows: transformed ? node.kernelShape[2] : K, panels: Math.ceil(N / 8) };
+}
+
 export function winogradChoice(shapes: Map<string, number[]>): WinogradChoice {
   return (node) => usesWinograd(node, shapes.get(node.name)!);
 }
 
-export function layoutWeights(graph: Graph, winograd: WinogradChoice): WeightLayout {
+/**
+ * Where each node's constants go. A graph whose constant arrays were dropped
+ * (one read from an .iwm file) gives its batchnorm channel counts through `shapes`.
+ */
+export function layoutWeights(graph: Graph, winograd: WinogradChoice, shapes?: Map<string, number[]>): WeightLayout {
   const entries = new Map<string, WeightEntry>();
   let bytes = 0;
   const take = (n: number): number => {
@@ -63,20 +75,21 @@ export function layoutWeights(graph: Graph, winograd: WinogradChoice): WeightLay
   };
   for (const node of graph.nodes) {
     if (node.op === "conv2d" || node.op === "dense") {
-      const { K, N } = gemmShape(node);
-      const panels = Math.ceil(N / 8);
-      // Winograd: 16 transformed matrices of Cin rows instead of one of K = 9*Cin rows.
-      const rows = node.op === "conv2d" && winograd(node) ? 16 * node.kernelShape[2] : K;
-      entries.set(node.name, { weights: take(panels * rows * 8 * 4), bias: take(panels * 8 * 4) });
+      const { matrices, rows, panels } = gemmPacking(node, winograd);
+      entries.set(node.name, { weights: take(matrices * panels * rows * 8 * 4), bias: take(panels * 8 * 4) });
     } else if (node.op === "batchnorm") {
-      const padded = alignUp(node.mean.length, 4) * 4;
+      const channels = shapes ? shapes.get(node.name)!.at(-1)! : node.mean.length;
+      const padded = alignUp(channels, 4) * 4;
       entries.set(node.name, { weights: take(padded), bias: take(padded) });
     }
   }
   return { entries, bytes };
 }
 
-/** Packs every node's constants into `memory`, with the weight region starting at byte `base`. */
+/**
+ * Packs every node's constants into `memory`, with the weight region starting at byte `base`.
+ * .iwm files store this region as is: a change to the packing must bump IWM_VERSION (src/format/iwm.ts).
+ */
 export function packWeights(graph: Graph, layout: WeightLayout, winograd: WinogradChoice, memory: ArrayBufferLike, base: number): void {
   new Uint8Array(memory, base, layout.bytes).fill(0);
   const f32 = new Float32Array(memory);

@@ -1,0 +1,220 @@
+/**
+ * The .iwm format on a small graph: float16 rounding, what each weight
+ * storage puts in the packed region (f32 byte for byte, f16 rounded, int8
+ * within half a step of its column's scale, biases and batchnorm constants
+ * exact, padding zero), and models loaded from .iwm bytes computing what the
+ * source graph computes.
+ */
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+
+import { loadGraph } from "../../src/api/load.js";
+import { iwmBytes } from "../../src/format/file.js";
+import { floatToHalf } from "../../src/format/half.js";
+import { convertToIwm, isIwm, readIwm } from "../../src/format/iwm.js";
+import { segmentsOf, type WeightStorage } from "../../src/format/storage.js";
+import type { Graph } from "../../src/graph/ir.js";
+import { halfToFloat } from "../../src/import/float16.js";
+import { loadModel } from "../../src/index.js";
+import { nodePlatform } from "../../src/platform/node.js";
+import { packModel } from "../../src/runtime/session.js";
+import { rng } from "../runtime/helpers.js";
+import { headerOf, maxAbsDiff, regionAt, rejection, tinyGraph } from "./helpers.js";
+
+const STORAGES: WeightStorage[] = ["f32", "f16", "int8"];
+
+/** tinyGraph with output channel c of every kernel scaled by 10^(c mod 3): columns of very different magnitudes. */
+function unevenGraph(): Graph {
+  const g = tinyGraph(7);
+  const nodes = g.nodes.map((n) => {
+    if (n.op !== "conv2d" && n.op !== "dense") return n;
+    const cout = n.kernelShape.at(-1)!;
+    return { ...n, kernel: n.kernel.map((v, i) => v * 10 ** ((i % cout) % 3)) };
+  });
+  return { ...g, nodes };
+}
+
+/** The packed region an .iwm file decodes to, next to the one a session packs from the source graph. */
+async function regions(graph: Graph, weights: WeightStorage) {
+  const keep = ["bn", "out", "flat"];
+  const source = packModel(graph, keep);
+  const want = new ArrayBuffer(source.layout.bytes);
+  source.writeWeights(want, 0);
+  const iwm = await readIwm(iwmBytes(convertToIwm(graph, { weights })));
+  // Garbage first: the loader must write every byte of the region, padding included.
+  const got = new ArrayBuffer(iwm.layout.bytes);
+  new Uint8Array(got).fill(0xff);
+  await iwm.writeWeights(got, 0);
+  return { want: new Float32Array(want), got: new Float32Array(got), segments: segmentsOf(iwm.graph, iwm.shapes, iwm.layout, iwm.winograd) };
+}
+
+const half = suite("float16 rounding");
+
+half("every half value survives float32 and back; NaN stays NaN", () => {
+  for (let h = 0; h < 65536; h++) {
+    const f = halfToFloat(h);
+    const back = floatToHalf(f);
+    if (Number.isNaN(f)) assert.ok((back & 0x7c00) === 0x7c00 && (back & 0x3ff) !== 0, `NaN ${h.toString(16)} → ${back.toString(16)}`);
+    else if (back !== h) assert.unreachable(`${h.toString(16)} (${f}) → ${back.toString(16)}`);
+  }
+});
+
+half("rounds to nearest, ties to even, overflow to infinity, underflow through subnormals", () => {
+  const cases: [number, number][] = [
+    [1 + 2 ** -11, 0x3c00], // halfway between 1 and 1 + 2^-10: even is 1
+    [1 + 3 * 2 ** -11, 0x3c02], // halfway, even is up
+    [1 + 2 ** -11 + 2 ** -20, 0x3c01], // just above halfway
+    [65504, 0x7bff],
+    [65519, 0x7bff],
+    [65520, 0x7c00], // halfway to the next binade's first value: infinity
+    [-1e9, 0xfc00],
+    [2 ** -24, 0x0001], // smallest subnormal
+    [2 ** -25, 0x0000], // halfway to it: even is zero
+    [1.5 * 2 ** -25, 0x0001],
+    [2 ** -14 - 2 ** -25, 0x0400], // rounds up out of the subnormals into the smallest normal
+    [-0, 0x8000],
+    [Infinity, 0x7c00],
+  ];
+  for (const [value, bits] of cases) assert.is(floatToHalf(value), bits, `${value}`);
+});
+
+half.run();
+
+const region = suite("the packed region each storage gives back");
+
+region("f32 stores the packed region byte for byte", async () => {
+  const { want, got } = await regions(unevenGraph(), "f32");
+  assert.equal(new Uint8Array(got.buffer), new Uint8Array(want.buffer));
+  const file = convertToIwm(unevenGraph());
+  assert.equal(file.subarray(regionAt(file)), new Uint8Array(want.buffer), "the file's region is the packed bytes");
+});
+
+region("f16 rounds each GEMM weight; biases and batchnorm constants stay exact", async () => {
+  const { want, got, segments } = await regions(unevenGraph(), "f16");
+  for (const s of segments) {
+    for (let i = s.at / 4; i < s.at / 4 + s.floats; i++) {
+      const expected = s.rows === null ? want[i]! : Math.fround(halfToFloat(floatToHalf(want[i]!)));
+      if (got[i] !== expected) assert.unreachable(`${s.node} float ${i}: ${got[i]}, expected ${expected}`);
+    }
+  }
+  assert.ok(segments.some((s) => s.rows === null && s.node === "bn"), "the unfolded batchnorm has float32 segments");
+});
+
+region("int8: every weight within half a step of its own column's scale; padding columns zero", async () => {
+  const { want, got, segments } = await regions(unevenGraph(), "int8");
+  let worstRelative = 0;
+  for (const s of segments) {
+    const base = s.at / 4;
+    if (s.rows === null) {
+      assert.equal(got.subarray(base, base + s.floats), want.subarray(base, base + s.floats), `${s.node}: float32 constants`);
+      continue;
+    }
+    // Panel g holds rows x 8 floats; column j of it is one output channel of one packed matrix.
+    for (let g = 0; g < s.floats / (s.rows * 8); g++) {
+      for (let j = 0; j < 8; j++) {
+        let max = 0;
+        for (let k = 0; k < s.rows; k++) max = Math.max(max, Math.abs(want[base + (g * s.rows + k) * 8 + j]!));
+        const step = Math.fround(max / 127);
+        for (let k = 0; k < s.rows; k++) {
+          const i = base + (g * s.rows + k) * 8 + j;
+          const error = Math.abs(got[i]! - want[i]!);
+          if (!(error <= step / 2 * (1 + 1e-6))) assert.unreachable(`${s.node} panel ${g} column ${j} row ${k}: |Δ| ${error} > half step ${step / 2}`);
+          if (max > 0) worstRelative = Math.max(worstRelative, error / max);
+        }
+      }
+    }
+  }
+  assert.ok(worstRelative > 0.001 && worstRelative <= 0.5 / 127 + 1e-7, `worst error ${worstRelative} of a column's max`);
+  // Padding columns of "narrow" (5 of 8 used) and everything between segments is zero.
+  const covered = new Uint8Array(got.length);
+  for (const s of segments) covered.fill(1, s.at / 4, s.at / 4 + s.floats);
+  got.forEach((v, i) => {
+    if (!covered[i] && v !== 0) assert.unreachable(`float ${i} between segments is ${v}`);
+    if (want[i] === 0 && v !== 0) assert.unreachable(`float ${i}: a zero (padding) came back as ${v}`);
+  });
+});
+
+region("weights f16 or int8 cannot hold are refused at conversion, naming the node", () => {
+  const withWeight = (value: number): Graph => {
+    const g = tinyGraph();
+    return { ...g, nodes: g.nodes.map((n) => (n.name === "fc2" && n.op === "dense" ? { ...n, kernel: n.kernel.map((v, i) => (i === 4 ? value : v)) } : n)) };
+  };
+  assert.throws(() => convertToIwm(withWeight(70000), { weights: "f16" }), /^node fc2: weight 70000 is beyond the float16 range \(±65504\); store f32 or int8 weights$/);
+  assert.throws(() => convertToIwm(withWeight(NaN), { weights: "int8" }), /^node fc2: weights that are not finite numbers cannot be stored as int8$/);
+  convertToIwm(withWeight(70000), { weights: "int8" });
+  convertToIwm(withWeight(NaN), { weights: "f32" });
+});
+
+region.run();
+
+const models = suite("models loaded from .iwm bytes");
+
+models("compute what the source graph computes: f32 exactly, f16 and int8 closely", async () => {
+  const graph = tinyGraph();
+  const r = rng(3);
+  const x = Float32Array.from({ length: 18 * 18 * 4 * 2 }, () => r());
+  const feeds = { x: { data: x, dims: [2, 18, 18, 4] } };
+  const names = ["out", "bn", "flat"];
+  const direct = await loadGraph(graph, { threads: 1, keep: ["bn"] }, nodePlatform);
+  try {
+    const want = await direct.run(feeds, { outputs: names });
+    for (const weights of STORAGES) {
+      const bytes = convertToIwm(graph, { weights });
+      assert.ok(isIwm(bytes));
+      assert.is(headerOf(bytes).weights, weights);
+      const model = await loadModel(bytes, { threads: 1, keep: ["bn"] });
+      try {
+        assert.is(model.source, "IWM model bytes (from tiny test graph)");
+        assert.equal(model.labels, ["a", "b", "c"]);
+        assert.equal(model.blocks, graph.metadata.blocks);
+        const got = await model.run(feeds, { outputs: names });
+        for (const name of names) {
+          assert.equal(got[name]!.dims, want[name]!.dims, `${weights} ${name}: dims`);
+          const diff = maxAbsDiff(got[name]!.data, want[name]!.data);
+          if (weights === "f32") {
+            assert.is(diff, 0, `${weights} ${name}`);
+            continue;
+          }
+          // Rounding moves a weight by at most 2^-11 of itself (f16) or 1/254 of its column's largest (int8);
+          // summed over a dot product those errors partly cancel, so outputs move by a few times that at most
+          // (measured: 3.7e-4 and 6.8e-3 of the largest output, on "bn").
+          const magnitude = want[name]!.data.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+          const bound = (weights === "f16" ? 2e-3 : 2e-2) * magnitude;
+          assert.ok(diff > 0 && diff <= bound, `${weights} ${name}: max |Δ| ${diff}, bound ${bound}`);
+        }
+      } finally {
+        model.dispose();
+      }
+    }
+  } finally {
+    direct.dispose();
+  }
+});
+
+models("an ArrayBuffer holding an .iwm file loads too", async () => {
+  const bytes = convertToIwm(tinyGraph(), { weights: "int8" });
+  const model = await loadModel(bytes.slice().buffer, { threads: 1 });
+  assert.equal(model.outputs, [{ name: "out", shape: [-1, 3] }]);
+  model.dispose();
+});
+
+models("keep: tensors named at conversion stay readable; a fused one is refused with the way out", async () => {
+  // With a linear convolution the batchnorm folds into it and the convolution's own tensor is gone, unless kept.
+  const graph = tinyGraph();
+  const folding: Graph = {
+    ...graph,
+    nodes: graph.nodes.map((n) => (n.name === "wino" && n.op === "conv2d" ? { ...n, activation: "linear" } : n)),
+  };
+  const kept = convertToIwm(folding, { keep: ["wino"] });
+  assert.equal(headerOf(kept).keep, ["bn", "out", "flat", "wino"], "blocks and embedding first, then --keep");
+  const model = await loadModel(kept, { threads: 1, keep: ["wino"] });
+  model.dispose();
+  assert.is(
+    await rejection(loadModel(convertToIwm(folding), { threads: 1, keep: ["wino"] })),
+    "keep: IWM model bytes has no tensor named \"wino\": optimization fused it away at conversion (kept there: bn, out, flat); convert the model again with --keep wino",
+  );
+  assert.throws(() => convertToIwm(graph, { keep: ["nope"] }), /keep: the model has no tensor named "nope"/);
+  assert.throws(() => convertToIwm(graph, { weights: "f64" as WeightStorage }), /weights must be "f32", "f16" or "int8", got "f64"/);
+});
+
+models.run();

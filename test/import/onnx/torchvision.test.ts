@@ -1,0 +1,301 @@
+/**
+ * A real torchvision export: Inception v3 exported by Debian's PyTorch
+ * (`python3-torch` 1.13 / `python3-torchvision` 0.14, opset 14, BatchNorm
+ * folded into the Conv weights) with random weights, as written by
+ * `fixtures/onnx/export_torchvision.py` into `fixtures/onnx/.cache/` (two
+ * ~95 MB files, never committed; regenerated here when missing or when the
+ * script changed). Install PyTorch with
+ * `apt-get install -y python3-torch python3-torchvision`.
+ *
+ * Our loadModel + run against onnxruntime-node on the same file, for a photo
+ * and random inputs in one batch: max error relative to the largest |logit|
+ * ≤ 1e-4, the same top-5; the same with one thread and the plain (non-relaxed)
+ * kernel build; embed() against ORT's global-pool output; and ORT against
+ * PyTorch's own logits, which makes ORT an honest reference for this file.
+ * The BatchNorm statistics are calibrated on photos, so chelsea.png's logits
+ * are ~8 while PyTorch's white-noise inputs reach ~1e3: both regimes are
+ * covered. On the photo every float32 implementation (PyTorch, ORT, ours) is
+ * ~1e-5 (relative) from a float64 PyTorch run, ten times below the tolerance.
+ */
+
+import { execFileSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import { existsSync, readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import * as ort from "onnxruntime-node";
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import { ModelProtoSchema, ValueInfoProtoSchema } from "../../../src/import/onnx/gen/onnx_pb.js";
+import { loadModel, type LoadOptions, type Model } from "../../../src/index.js";
+import { preprocess } from "../../../src/preprocess/index.js";
+
+const REPO = fileURLToPath(new URL("../../../", import.meta.url));
+const SCRIPT = join(REPO, "fixtures/onnx/export_torchvision.py");
+const CACHE = join(REPO, "fixtures/onnx/.cache");
+const PYTHON = "/usr/bin/python3";
+const INSTALL = "apt-get install -y python3-torch python3-torchvision";
+const PHOTO = join(REPO, "fixtures/images/chelsea.png");
+const SIDE = 299;
+const CLASSES = 1000;
+const FEATURES = 2048;
+const TOLERANCE = 1e-4;
+
+interface ExportInfo {
+  transform_input: boolean;
+  bytes: number;
+}
+
+interface Manifest {
+  script_sha256: string;
+  torch: string;
+  torchvision: string;
+  opset: number;
+  input: { file: string; dims: number[] };
+  files: Record<string, ExportInfo>;
+}
+
+function readManifest(): Manifest | undefined {
+  const path = join(CACHE, "torchvision_inception_v3.json");
+  return existsSync(path) ? (JSON.parse(readFileSync(path, "utf8")) as Manifest) : undefined;
+}
+
+function upToDate(manifest: Manifest | undefined, sha256: string): manifest is Manifest {
+  if (manifest?.script_sha256 !== sha256 || !existsSync(join(CACHE, manifest.input.file))) return false;
+  return Object.entries(manifest.files).every(([file, info]) => existsSync(join(CACHE, file)) && statSync(join(CACHE, file)).size === info.bytes);
+}
+
+/** The exports in fixtures/onnx/.cache, running export_torchvision.py first when they are missing or stale. */
+function torchvisionExports(): Manifest {
+  const sha256 = createHash("sha256").update(readFileSync(SCRIPT)).digest("hex");
+  const cached = readManifest();
+  if (upToDate(cached, sha256)) return cached;
+  const missing = `${SCRIPT} needs Debian's PyTorch to export torchvision's Inception v3: install it with '${INSTALL}'`;
+  if (!existsSync(PYTHON)) throw new Error(`${PYTHON} is missing; ${missing}`);
+  try {
+    execFileSync(PYTHON, ["-c", "import torch, torchvision"], { stdio: "pipe", timeout: 120_000 });
+  } catch (e) {
+    const stderr = String((e as { stderr?: unknown }).stderr ?? "").trim().split("\n").at(-1);
+    throw new Error(`${missing} (${stderr || (e as Error).message})`);
+  }
+  try {
+    // ~10 s on two cores; generous for slow CI machines.
+    execFileSync(PYTHON, [SCRIPT, CACHE], { stdio: "pipe", timeout: 15 * 60_000, maxBuffer: 64 << 20 });
+  } catch (e) {
+    const stderr = String((e as { stderr?: unknown }).stderr ?? "").trim().split("\n").slice(-20).join("\n");
+    throw new Error(`${PYTHON} ${SCRIPT} ${CACHE} failed: ${(e as Error).message}\n${stderr}`);
+  }
+  const manifest = readManifest();
+  if (!upToDate(manifest, sha256)) throw new Error(`${SCRIPT} did not write the files its manifest lists into ${CACHE}`);
+  return manifest;
+}
+
+// ---------------------------------------------------------------------------
+
+function readFloats(path: string): Float32Array {
+  const bytes = readFileSync(path);
+  return new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
+}
+
+/** [N,H,W,C] → [N,C,H,W]. */
+function toNchw(x: Float32Array, n: number, h: number, w: number, c: number): Float32Array {
+  const out = new Float32Array(x.length);
+  for (let b = 0; b < n; b++) {
+    for (let y = 0; y < h; y++) {
+      for (let xx = 0; xx < w; xx++) {
+        for (let k = 0; k < c; k++) out[((b * c + k) * h + y) * w + xx] = x[((b * h + y) * w + xx) * c + k]!;
+      }
+    }
+  }
+  return out;
+}
+
+/** [N,C,H,W] → [N,H,W,C]. */
+function toNhwc(x: Float32Array, n: number, c: number, h: number, w: number): Float32Array {
+  const out = new Float32Array(x.length);
+  for (let b = 0; b < n; b++) {
+    for (let k = 0; k < c; k++) {
+      for (let y = 0; y < h; y++) {
+        for (let xx = 0; xx < w; xx++) out[((b * h + y) * w + xx) * c + k] = x[((b * c + k) * h + y) * w + xx]!;
+      }
+    }
+  }
+  return out;
+}
+
+/** max |got − want| / max |want| (NaN anywhere makes it NaN). */
+function relativeError(got: Float32Array, want: Float32Array): number {
+  assert.is(got.length, want.length, "lengths");
+  let diff = 0;
+  let scale = 0;
+  for (let i = 0; i < want.length; i++) {
+    const d = Math.abs(got[i]! - want[i]!);
+    if (!(d <= diff)) diff = d;
+    scale = Math.max(scale, Math.abs(want[i]!));
+  }
+  return diff / scale;
+}
+
+function topK(x: Float32Array, k: number): number[] {
+  return [...x.keys()].sort((a, b) => x[b]! - x[a]! || a - b).slice(0, k);
+}
+
+function rows(x: Float32Array, size: number): Float32Array[] {
+  return Array.from({ length: x.length / size }, (_, i) => x.subarray(i * size, (i + 1) * size));
+}
+
+/** Our logits and ORT's (or PyTorch's) for each sample: relative error ≤ 1e-4 and the same top-5 in the same order. */
+function assertMatches(got: Float32Array, want: Float32Array, what: string, samples: readonly string[]): void {
+  rows(want, CLASSES).forEach((w, i) => {
+    const g = got.subarray(i * CLASSES, (i + 1) * CLASSES);
+    const err = relativeError(g, w);
+    assert.ok(err <= TOLERANCE, `${what}, ${samples[i]}: max relative error ${err} > ${TOLERANCE}`);
+    assert.equal(topK(g, 5), topK(w, 5), `${what}, ${samples[i]}: top-5`);
+  });
+}
+
+/**
+ * The reference's top-6 logits must be further apart than the tolerance
+ * allows outputs to move, or "identical top-5" would test rounding luck
+ * rather than the implementation (random weights can put logits close together).
+ */
+function assertSeparated(want: Float32Array, what: string, samples: readonly string[]): void {
+  rows(want, CLASSES).forEach((w, i) => {
+    const scale = w.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+    const top = topK(w, 6).map((c) => w[c]!);
+    const gap = Math.min(...top.slice(1).map((v, j) => top[j]! - v)) / scale;
+    assert.ok(gap > 4 * TOLERANCE, `${what}, ${samples[i]}: the reference's top-6 logits are only ${gap} (relative) apart; pick another seed in export_torchvision.py`);
+  });
+}
+
+/** The model bytes with the Flatten of the global pool added as graph output `pool`, for ORT. */
+function withPoolOutput(bytes: Uint8Array): Uint8Array {
+  const proto = fromBinary(ModelProtoSchema, bytes);
+  const graph = proto.graph!;
+  const flatten = graph.node.filter((n) => n.opType === "Flatten");
+  assert.is(flatten.length, 1, "one Flatten (after the global pool)");
+  const pool = graph.node.find((n) => n.output[0] === flatten[0]!.input[0]);
+  assert.is(pool?.opType, "GlobalAveragePool");
+  graph.output.push(create(ValueInfoProtoSchema, {
+    name: flatten[0]!.output[0]!,
+    type: { value: { case: "tensorType", value: { elemType: 1 } } },
+  }));
+  return toBinary(ModelProtoSchema, proto);
+}
+
+interface Reference {
+  logits: Float32Array;
+  pool: Float32Array;
+}
+
+async function runOrt(bytes: Uint8Array, nchw: Float32Array, batch: number): Promise<Reference> {
+  const session = await ort.InferenceSession.create(withPoolOutput(bytes), { intraOpNumThreads: 2, interOpNumThreads: 1 });
+  try {
+    const [logitsName, poolName] = session.outputNames;
+    const out = await session.run({ x: new ort.Tensor("float32", nchw, [batch, 3, SIDE, SIDE]) });
+    assert.equal(out[logitsName!]!.dims, [batch, CLASSES]);
+    assert.equal(out[poolName!]!.dims, [batch, FEATURES]);
+    return { logits: out[logitsName!]!.data as Float32Array, pool: out[poolName!]!.data as Float32Array };
+  } finally {
+    await session.release();
+  }
+}
+
+async function ourLogits(model: Model, nhwc: Float32Array, batch: number): Promise<Float32Array> {
+  const out = await model.run({ x: { data: nhwc, dims: [batch, SIDE, SIDE, 3] } });
+  assert.equal(out.logits!.dims, [batch, CLASSES]);
+  return out.logits!.data;
+}
+
+// ---------------------------------------------------------------------------
+
+/** The photo, then PyTorch's two random inputs (the ones whose logits it saved). */
+const SAMPLES = ["chelsea.png", "random input 0", "random input 1"];
+const EXPORTS = [
+  { file: "torchvision_inception_v3.onnx", transformInput: false },
+  { file: "torchvision_inception_v3_transform.onnx", transformInput: true },
+];
+
+/** Runs `make` on first use and remembers its result, or its error (so a missing PyTorch fails each test without retrying). */
+function once<T>(make: () => T): () => T {
+  let result: { value: T } | { error: unknown } | undefined;
+  return () => {
+    if (!result) {
+      try {
+        result = { value: make() };
+      } catch (error) {
+        result = { error };
+      }
+    }
+    if ("error" in result) throw result.error;
+    return result.value;
+  };
+}
+
+/** The exports and the batch fed to every model: [photo, PyTorch's input] as NHWC (ours) and NCHW (ORT). */
+const fixture = once(() => {
+  const manifest = torchvisionExports();
+  assert.equal(Object.keys(manifest.files).sort(), EXPORTS.map((e) => e.file).sort(), "the files the manifest lists");
+  assert.equal(manifest.input.dims, [2, 3, SIDE, SIDE]);
+  const photo = new Uint8Array(readFileSync(PHOTO));
+  const per = SIDE * SIDE * 3;
+  const nhwc = new Float32Array(SAMPLES.length * per);
+  nhwc.set(preprocess(photo, { size: SIDE, normalization: "torch" }, "chelsea.png"));
+  nhwc.set(toNhwc(readFloats(join(CACHE, manifest.input.file)), 2, 3, SIDE, SIDE), per);
+  return { manifest, photo, nhwc, nchw: toNchw(nhwc, SAMPLES.length, SIDE, SIDE, 3) };
+});
+
+for (const { file, transformInput } of EXPORTS) {
+  const path = join(CACHE, file);
+  const Export = suite(`torchvision inception_v3 (transform_input=${transformInput}, Debian's PyTorch) vs onnxruntime-node`);
+  // transform_input=False says nothing about normalization; the prologue of transform_input=True means "torch".
+  const base: LoadOptions = { threads: 2, ...(transformInput ? {} : { normalization: "torch" as const }) };
+  const reference = once(() => runOrt(new Uint8Array(readFileSync(path)), fixture().nchw, SAMPLES.length));
+
+  Export("ORT agrees with PyTorch's own logits; its top-6 logits are well separated", async () => {
+    const { manifest } = fixture();
+    assert.is(manifest.files[file]!.transform_input, transformInput);
+    const { logits } = await reference();
+    const torch = readFloats(join(CACHE, file.replace(/\.onnx$/, ".logits.bin")));
+    assertMatches(logits.subarray(CLASSES), torch, `ORT vs PyTorch ${manifest.torch}`, SAMPLES.slice(1));
+    assertSeparated(logits, "ORT", SAMPLES);
+  });
+
+  Export("loadModel imports it (2 threads): logits within 1e-4 of ORT, same top-5; embed() and classify() agree with ORT", async () => {
+    const { nhwc, photo } = fixture();
+    const { logits, pool } = await reference();
+    const model = await loadModel(path, base);
+    try {
+      assert.is(model.normalization, "torch");
+      assert.equal(model.inputs, [{ name: "x", shape: [-1, SIDE, SIDE, 3] }]);
+      assert.equal(model.outputs, [{ name: "logits", shape: [-1, CLASSES] }]);
+      assert.equal(model.blocks.map((b) => b.name), ["stem", ...Array.from({ length: 11 }, (_, i) => `mixed${i}`), "head"]);
+      assertMatches(await ourLogits(model, nhwc, SAMPLES.length), logits, "ours (2 threads) vs ORT", SAMPLES);
+
+      const embedding = await model.embed(photo);
+      assert.is(embedding.length, FEATURES);
+      const err = relativeError(embedding, pool.subarray(0, FEATURES));
+      assert.ok(err <= TOLERANCE, `embed(chelsea.png) vs ORT's global pool: max relative error ${err}`);
+      const predictions = await model.classify(photo, { topK: 5 });
+      assert.equal(predictions.map((p) => p.index), topK(logits.subarray(0, CLASSES), 5), "classify(chelsea.png) top-5");
+    } finally {
+      model.dispose();
+    }
+  });
+
+  Export("one thread, and the plain kernel build: the same within 1e-4, same top-5", async () => {
+    const { nhwc } = fixture();
+    const { logits } = await reference();
+    for (const opts of [{ threads: 1 }, { build: "plain" as const }]) {
+      const model = await loadModel(path, { ...base, ...opts });
+      try {
+        assertMatches(await ourLogits(model, nhwc, SAMPLES.length), logits, `ours (${JSON.stringify(opts)}) vs ORT`, SAMPLES);
+      } finally {
+        model.dispose();
+      }
+    }
+  });
+
+  Export.run();
+}
