@@ -26,6 +26,12 @@ export interface LoadOptions {
   /** A compiled kernel module, for hosts that cannot compile wasm from bytes (workerd); needs `moduleBuild`. */
   module?: WebAssembly.Module;
   moduleBuild?: KernelBuild;
+  /**
+   * Run the graph optimizations (identity removal, batchnorm folding, ReLU
+   * fusion) at load; default true. false runs the imported graph node by node
+   * (slower; for checking the passes). No effect on an .iwm file, optimized at conversion.
+   */
+  optimize?: boolean;
 }
 
 /** What a platform entry point resolves a user's source into. */
@@ -46,6 +52,9 @@ function checkOptions(opts: LoadOptions, platform: Platform): number {
   }
   if (opts.normalization !== undefined && !["tf", "unit", "torch"].includes(opts.normalization)) {
     throw new Error(`normalization must be "tf", "unit" or "torch", got ${JSON.stringify(opts.normalization)}`);
+  }
+  if (opts.optimize !== undefined && typeof opts.optimize !== "boolean") {
+    throw new Error(`optimize must be true or false, got ${JSON.stringify(opts.optimize)}`);
   }
   if (opts.crop !== undefined && !(opts.crop > 0 && opts.crop <= 1)) {
     throw new Error(`crop must be a fraction in (0, 1], got ${opts.crop}`);
@@ -110,6 +119,7 @@ async function makeModel(
   const keep = [...(graph.metadata.embedding ? [graph.metadata.embedding] : []), ...(opts.keep ?? [])];
   const session = await createSession({
     threads, build: opts.build ?? "auto", platform, keep, module: opts.module, moduleBuild: opts.moduleBuild,
+    optimize: opts.optimize ?? true,
   });
   return new Model({ session, labels, normalization, crop: opts.crop, source: graph.metadata.source });
 }
@@ -118,6 +128,7 @@ async function makeModel(
 function classCount(graph: Graph): number {
   const out = graph.outputs[0]!;
   const node = graph.nodes.find((n) => n.name === out)!;
-  const dense = node.op === "softmax" ? graph.nodes.find((n) => n.name === node.inputs[0]) : node;
+  const activation = node.op === "softmax" || node.op === "logsoftmax" || node.op === "sigmoid";
+  const dense = activation ? graph.nodes.find((n) => n.name === node.inputs[0]) : node;
   return dense?.op === "dense" ? dense.kernelShape[1] : -1;
 }

@@ -151,7 +151,8 @@ export class Model {
 
   /**
    * Top-k classes of one image (or of each image of an array, batched in one run).
-   * Probabilities: the model's softmax output, or a softmax of its logits.
+   * Probabilities: the model's softmax or sigmoid (multi-label) output as it
+   * is, exp of a log-softmax output, or a softmax of plain logits.
    */
   classify(image: ImageInput, opts?: ClassifyOptions): Promise<Prediction[]>;
   classify(images: readonly ImageInput[], opts?: ClassifyOptions): Promise<Prediction[][]>;
@@ -165,10 +166,11 @@ export class Model {
     const outName = this.graph.outputs[0]!;
     const out = (await this.session.run(new Map([[this.inputs[0]!.name, input.data]]), list.length, [outName])).get(outName)!;
     const classes = out.data.length / list.length;
-    const isSoftmax = this.graph.nodes.find((n) => n.name === outName)?.op === "softmax";
+    const outOp = this.graph.nodes.find((n) => n.name === outName)?.op;
     const results = list.map((_, i) => {
       let p = out.data.subarray(i * classes, (i + 1) * classes);
-      if (!isSoftmax) p = softmax(p);
+      if (outOp === "logsoftmax") p = p.map(Math.exp);
+      else if (outOp !== "softmax" && outOp !== "sigmoid") p = softmax(p);
       return topk(p, topK).map((index) => ({ index, label: this.labels?.[index] ?? `class ${index}`, probability: p[index]! }));
     });
     return Array.isArray(images) ? results : results[0]!;

@@ -249,6 +249,12 @@ export function graphToOnnx(graph: Graph): Uint8Array {
         // Our softmax runs over the channel axis: 1 in NCHW, the last in [N, C].
         op("Softmax", out, [x], [dst], [{ name: "axis", int: image ? 1 : -1 }]);
         break;
+      case "logsoftmax":
+        op("LogSoftmax", out, [x], [dst], [{ name: "axis", int: image ? 1 : -1 }]);
+        break;
+      case "sigmoid":
+        op("Sigmoid", out, [x], [dst]);
+        break;
       case "identity":
         op("Identity", out, [x], [dst]);
         break;

@@ -96,6 +96,16 @@ export interface SoftmaxNode extends NodeBase {
   op: "softmax";
 }
 
+/** LogSoftmax over the last axis: x - max - log(sum(exp(x - max))). */
+export interface LogSoftmaxNode extends NodeBase {
+  op: "logsoftmax";
+}
+
+/** Elementwise logistic sigmoid: 1 / (1 + exp(-x)). */
+export interface SigmoidNode extends NodeBase {
+  op: "sigmoid";
+}
+
 /** Dropout at inference, Identity: passes its input through. */
 export interface IdentityNode extends NodeBase {
   op: "identity";
@@ -112,6 +122,8 @@ export type Node =
   | FlattenNode
   | DenseNode
   | SoftmaxNode
+  | LogSoftmaxNode
+  | SigmoidNode
   | IdentityNode;
 
 export type OpName = Node["op"];

@@ -64,6 +64,8 @@ export function outputShape(node: Node, inputs: readonly (readonly number[])[]):
     }
     case "relu":
     case "softmax":
+    case "logsoftmax":
+    case "sigmoid":
     case "identity":
       return [...inputs[0]];
     case "globalavgpool":

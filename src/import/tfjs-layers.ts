@@ -5,7 +5,8 @@
  *
  * Node names are the Keras layer names, so `mixed0`, `conv2d_1`… name the
  * tensors users know from Keras. A layer that becomes several nodes keeps its
- * own name on the last one (Dense+softmax → `<layer>/logits` then `<layer>`).
+ * own name on the last one (Dense+softmax or +sigmoid → `<layer>/logits` then
+ * `<layer>`).
  */
 
 import type { Activation, DenseNode, Graph, GraphMetadata, Node, Normalization, Pads } from "../graph/ir.js";
@@ -264,7 +265,7 @@ const CONVERTERS: Record<string, Converter> = {
   },
 
   Activation(ctx) {
-    const activation = ctx.activation(["linear", "relu", "softmax"]);
+    const activation = ctx.activation(["linear", "relu", "softmax", "sigmoid"]);
     const op = activation === "linear" ? "identity" : activation;
     ctx.only();
     ctx.add({ op, name: ctx.name, inputs: ctx.layer.inputs });
@@ -308,7 +309,7 @@ const CONVERTERS: Record<string, Converter> = {
   Dense(ctx) {
     const [cin] = ctx.input(1);
     const units = ctx.positiveInt("units");
-    const activation = ctx.activation(["linear", "relu", "softmax"]);
+    const activation = ctx.activation(["linear", "relu", "softmax", "sigmoid"]);
     const dense: Omit<DenseNode, "name" | "activation"> = {
       op: "dense",
       inputs: ctx.layer.inputs,
@@ -316,12 +317,12 @@ const CONVERTERS: Record<string, Converter> = {
       kernelShape: [cin, units],
       bias: ctx.bool("use_bias", true) ? ctx.weight("bias", [units]) : null,
     };
-    if (activation === "softmax") {
-      // Softmax is not a fused activation in the IR; the layer's name goes
-      // on the softmax so it still names the layer's output.
+    if (activation === "softmax" || activation === "sigmoid") {
+      // Softmax and sigmoid are not fused activations in the IR; the layer's
+      // name goes on them so it still names the layer's output.
       const logits = `${ctx.name}/logits`;
       ctx.add({ ...dense, name: logits, activation: "linear" });
-      ctx.add({ op: "softmax", name: ctx.name, inputs: [logits] });
+      ctx.add({ op: activation, name: ctx.name, inputs: [logits] });
     } else {
       ctx.add({ ...dense, name: ctx.name, activation });
     }

@@ -141,6 +141,10 @@ function compileNode(node: Exclude<Node, InputNode>, shapes: ReadonlyMap<string,
     }
     case "softmax":
       return ([x]) => tf.softmax(x!);
+    case "logsoftmax":
+      return ([x]) => tf.logSoftmax(x!);
+    case "sigmoid":
+      return ([x]) => tf.sigmoid(x!);
     case "identity":
       // A copy, not the input itself: each tensor is then disposed on its own schedule.
       return ([x]) => tf.clone(x!);

@@ -16,6 +16,7 @@ export enum OpKind {
   Softmax = 5,
   Affine = 6,
   Winograd = 7,
+  Sigmoid = 8,
 }
 
 export interface IgemmStep {
@@ -80,6 +81,18 @@ export interface SoftmaxStep {
   inStride: number;
   out: number;
   outStride: number;
+  /** LogSoftmax instead: x - max - log(sum(exp(x - max))). */
+  log: boolean;
+}
+
+export interface SigmoidStep {
+  kind: OpKind.Sigmoid;
+  pixels: number;
+  C: number;
+  input: number;
+  inStride: number;
+  out: number;
+  outStride: number;
 }
 
 export interface AffineStep {
@@ -120,7 +133,7 @@ export interface WinogradStep {
   panelsPerChunk: number;
 }
 
-export type Step = IgemmStep | PoolStep | GlobalAvgPoolStep | SoftmaxStep | AffineStep | WinogradStep;
+export type Step = IgemmStep | PoolStep | GlobalAvgPoolStep | SoftmaxStep | AffineStep | WinogradStep | SigmoidStep;
 
 /** The word values of `step`, in the order its kernel reads them. */
 function words(step: Step): number[] {
@@ -137,7 +150,9 @@ function words(step: Step): number[] {
     case OpKind.GlobalAvgPool:
       return [step.kind, step.batch, step.pixels, step.C, step.input, step.inStride, step.out, step.outStride];
     case OpKind.Softmax:
-      return [step.kind, step.rows, step.cols, step.input, step.inStride, step.out, step.outStride];
+      return [step.kind, step.rows, step.cols, step.input, step.inStride, step.out, step.outStride, step.log ? 1 : 0];
+    case OpKind.Sigmoid:
+      return [step.kind, step.pixels, step.C, step.input, step.inStride, step.out, step.outStride];
     case OpKind.Affine:
       return [step.kind, step.pixels, step.C, step.input, step.inStride, step.out, step.outStride,
         step.scale, step.shift, step.relu ? 1 : 0];

@@ -315,7 +315,8 @@ export function makePlan(graph: Graph, shapes: Map<string, number[]>, weights: W
         });
         break;
       }
-      case "softmax": {
+      case "softmax":
+      case "logsoftmax": {
         const rows = B * pixelsOf(inName);
         const cols = channelsOf(inName);
         pending.push({
@@ -325,6 +326,22 @@ export function makePlan(graph: Graph, shapes: Map<string, number[]>, weights: W
             const dst = at.tensor(out);
             return {
               kind: OpKind.Softmax, rows, cols, input: src.address, inStride: src.pixelStride,
+              out: dst.address, outStride: dst.pixelStride, log: node.op === "logsoftmax",
+            };
+          },
+        });
+        break;
+      }
+      case "sigmoid": {
+        const pixels = B * pixelsOf(inName);
+        const C = channelsOf(inName);
+        pending.push({
+          node: node.name, reads: [root(inName)], writes: [root(out)], cost: pixels * C * 4, indirectionBytes: 0,
+          build(at) {
+            const src = at.tensor(inName);
+            const dst = at.tensor(out);
+            return {
+              kind: OpKind.Sigmoid, pixels, C, input: src.address, inStride: src.pixelStride,
               out: dst.address, outStride: dst.pixelStride,
             };
           },

@@ -16,6 +16,8 @@ export interface SessionOptions {
   module?: WebAssembly.Module;
   /** Which build `module` is; required with `module`. */
   moduleBuild?: KernelBuild;
+  /** Run the optimization passes (default true); false plans the imported graph as is. */
+  optimize?: boolean;
 }
 
 export interface TensorData {
@@ -39,16 +41,17 @@ export interface PackedModel {
 }
 
 /**
- * Optimizes an imported graph, keeping the `keep` tensors observable, and lays
- * out its weights. The returned graph holds no weights: `writeWeights` packs
+ * Optimizes an imported graph (unless `optimize` is false: the planner runs
+ * unfused batchnorm and relu nodes as affine steps and aliases identities),
+ * keeping the `keep` tensors observable, and lays out its weights. The returned graph holds no weights: `writeWeights` packs
  * them from the optimized graph it closes over, so one copy lives only as long
  * as the PackedModel does.
  */
-export function packModel(imported: Graph, keep: readonly string[]): PackedModel & { writeWeights(memory: ArrayBufferLike, base: number): void } {
+export function packModel(imported: Graph, keep: readonly string[], optimizeGraph = true): PackedModel & { writeWeights(memory: ArrayBufferLike, base: number): void } {
   for (const name of keep) {
     if (!imported.nodes.some((n) => n.name === name)) throw new Error(`keep: the model has no tensor named ${JSON.stringify(name)}`);
   }
-  const graph = optimize(imported, keep);
+  const graph = optimizeGraph ? optimize(imported, keep) : imported;
   const shapes = inferShapes(graph);
   const winograd = winogradChoice(shapes);
   const layout = layoutWeights(graph, winograd);
@@ -86,7 +89,7 @@ export class Session {
   }
 
   static async create(imported: Graph, opts: SessionOptions): Promise<Session> {
-    return Session.createPacked(packModel(imported, opts.keep), opts);
+    return Session.createPacked(packModel(imported, opts.keep, opts.optimize ?? true), opts);
   }
 
   /**

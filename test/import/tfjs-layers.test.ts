@@ -267,6 +267,21 @@ test("metadata: Flatten of a 1x1 pooling is the embedding; no mixed blocks → h
   assert.is(graph.metadata.labels, undefined);
 });
 
+test("sigmoid: Activation layer becomes a sigmoid node; a sigmoid Dense becomes <layer>/logits + <layer>", () => {
+  const m = new ModelBuilder().input("in", [4, 4, 3]);
+  m.layer("Activation", "act", { activation: "sigmoid" }, ["in"]);
+  m.layer("GlobalAveragePooling2D", "gap", {}, ["act"]);
+  m.layer("Dense", "out", { units: 2, activation: "sigmoid" }, ["gap"]);
+  m.f32("out/kernel", [3, 2]);
+  m.f32("out/bias", [2]);
+  const graph = importTfjsLayers(m.functional(["out"]));
+  assert.equal(graph.nodes.map((n) => `${n.name}:${n.op}`), ["in:input", "act:sigmoid", "gap:globalavgpool", "out/logits:dense", "out:sigmoid"]);
+  assert.equal(graph.nodes[4]!.inputs, ["out/logits"]);
+  assert.is((graph.nodes[3] as DenseNode).activation, "linear");
+  assert.equal(graph.outputs, ["out"]);
+  assert.equal(inferShapes(graph).get("act"), [4, 4, 3]);
+});
+
 // --- bad input -------------------------------------------------------------
 
 function conv2dModel(config: Record<string, unknown>, kernelShape = [3, 3, 3, 4]): TfjsLayersArtifacts {

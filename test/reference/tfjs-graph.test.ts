@@ -168,6 +168,17 @@ function naiveNode(n: Node, xs: T[], B: number): T {
           return e.map((v) => v / s);
         }),
       };
+    case "logsoftmax":
+      return {
+        shape: x.shape,
+        data: rows(x, C, (r) => {
+          const m = Math.max(...r);
+          const lse = Math.log(r.reduce((a, v) => a + Math.exp(v - m), 0));
+          return r.map((v) => v - m - lse);
+        }),
+      };
+    case "sigmoid":
+      return { shape: x.shape, data: x.data.map((v) => 1 / (1 + Math.exp(-v))) };
     case "identity":
       return x;
   }
@@ -237,7 +248,7 @@ function windowGraph(): Graph {
   return graphOf(nodes, nodes.slice(1).map((n) => n.name));
 }
 
-/** Every other op: BN without gamma and on flat tensors, flatten of a multi-pixel tensor, both concat and softmax ranks. */
+/** Every other op: BN without gamma and on flat tensors, flatten of a multi-pixel tensor, both concat, softmax, log-softmax and sigmoid ranks. */
 function opsGraph(): Graph {
   const r = rng(5);
   const nodes: Node[] = [
@@ -255,8 +266,12 @@ function opsGraph(): Graph {
     { op: "identity", name: "probs", inputs: ["sm"] },
     { op: "softmax", name: "smi", inputs: ["c"] },
     { op: "concat", name: "cat2", inputs: ["c", "r", "c"] },
+    { op: "logsoftmax", name: "lsm", inputs: ["d2"] },
+    { op: "logsoftmax", name: "lsmi", inputs: ["c"] },
+    { op: "sigmoid", name: "sg", inputs: ["d2"] },
+    { op: "sigmoid", name: "sgi", inputs: ["c"] },
   ];
-  return graphOf(nodes, ["probs", "smi", "cat2"]);
+  return graphOf(nodes, ["probs", "smi", "cat2", "lsm", "lsmi", "sg", "sgi"]);
 }
 
 /** Runs every non-input tensor of `graph` through the reference and compares with the naive interpreter. */
@@ -288,7 +303,7 @@ for (const backend of ["wasm", "cpu"] as const) {
     }
   });
 
-  Synthetic(`batchnorm, relu, flatten, dense, globalavgpool, concat, softmax, identity (${backend})`, async () => {
+  Synthetic(`batchnorm, relu, flatten, dense, globalavgpool, concat, softmax, logsoftmax, sigmoid, identity (${backend})`, async () => {
     const graph = opsGraph();
     const ref = await createTfjsGraphReference(graph, { backend });
     try {

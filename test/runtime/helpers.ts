@@ -156,6 +156,26 @@ export function naiveSoftmax(x: T): T {
   return { B: x.B, shape: [...x.shape], data: y };
 }
 
+/** LogSoftmax over the last axis, in float64: x - max - log(sum(exp(x - max))). */
+export function naiveLogSoftmax(x: T): T {
+  const C = x.shape.at(-1)!;
+  const y = new Float64Array(x.data.length);
+  for (let r = 0; r < x.data.length / C; r++) {
+    let m = -Infinity;
+    for (let j = 0; j < C; j++) m = Math.max(m, x.data[r * C + j]!);
+    let sum = 0;
+    for (let j = 0; j < C; j++) sum += Math.exp(x.data[r * C + j]! - m);
+    for (let j = 0; j < C; j++) y[r * C + j] = x.data[r * C + j]! - m - Math.log(sum);
+  }
+  return { B: x.B, shape: [...x.shape], data: y };
+}
+
+/** Logistic sigmoid in float64, by cases so neither branch overflows. */
+export function naiveSigmoid(x: T): T {
+  const data = x.data.map((v) => (v >= 0 ? 1 / (1 + Math.exp(-v)) : Math.exp(v) / (1 + Math.exp(v))));
+  return { B: x.B, shape: [...x.shape], data };
+}
+
 /** Batch normalization computed the textbook way: (x - mean) / sqrt(var + eps) * gamma + beta. */
 export function naiveBatchNorm(x: T, gamma: ArrayLike<number> | null, beta: ArrayLike<number> | null,
   mean: ArrayLike<number>, variance: ArrayLike<number>, epsilon: number): T {
@@ -235,6 +255,12 @@ export function naiveRun(graph: Graph, inputs: Map<string, T>): Map<string, T> {
         break;
       case "softmax":
         y = naiveSoftmax(x);
+        break;
+      case "logsoftmax":
+        y = naiveLogSoftmax(x);
+        break;
+      case "sigmoid":
+        y = naiveSigmoid(x);
         break;
       case "batchnorm":
         y = naiveBatchNorm(x, node.gamma, node.beta, node.mean, node.variance, node.epsilon);
@@ -322,7 +348,7 @@ export function batchnorm(name: string, from: string, r: () => number, C: number
   };
 }
 
-export function op1(op: "relu" | "softmax" | "globalavgpool" | "flatten" | "identity", name: string, from: string): Node {
+export function op1(op: "relu" | "softmax" | "logsoftmax" | "sigmoid" | "globalavgpool" | "flatten" | "identity", name: string, from: string): Node {
   return { op, name, inputs: [from] } as Node;
 }
 

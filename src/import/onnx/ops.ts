@@ -6,8 +6,8 @@
  *
  * Attribute and input forms follow the operator set version where they
  * changed (Squeeze/Unsqueeze axes and Clip bounds became inputs in 13 and 11,
- * Pad's pads and value in 11, Slice's bounds in 10, Softmax's axis semantics
- * in 13). Where a value cannot be expressed in the IR the converter fails
+ * Pad's pads and value in 11, Slice's bounds in 10, Softmax's and
+ * LogSoftmax's axis semantics in 13). Where a value cannot be expressed in the IR the converter fails
  * naming the attribute and its value.
  */
 
@@ -23,6 +23,28 @@ import { flatAct, fmtDims, imageAct, isChannelAxis, isImage, pooledAct, type Act
 
 type Converter = (n: NodeContext) => void;
 type Affine = Extract<Source, { kind: "affine" }>;
+
+/**
+ * Softmax and LogSoftmax: the IR runs both over the channel (last) axis only.
+ * Before opset 13 the input is coerced to 2-D at `axis`: the op then runs
+ * over all axes from it on, which is still the channel axis when the others
+ * are 1.
+ */
+function softmax(op: "softmax" | "logsoftmax"): Converter {
+  return (n: NodeContext) => {
+    const x = n.act(0);
+    const axis = n.int("axis", n.opset < 13 ? 1 : -1);
+    const a = sampleAxis(n, x, axis, "axis");
+    const reduced = n.opset < 13 ? range(x.dims.length).slice(a) : [a];
+    const held = reduced.filter((i) => x.dims[i] > 1);
+    const last = x.shape.length - 1;
+    const ok = x.perm
+      ? reduced.length === x.dims.length
+      : held.length === 0 ? x.shape[last] === 1 : held.length === 1 && x.axes[held[0]] === last;
+    if (!ok) n.unsupported("axis", axis, `the IR's ${op} runs over the channel axis only, the input is ${fmtDims(x.dims)}`);
+    n.set(sameLayout(n, x, n.im.add({ op, name: irName(n), inputs: [n.im.tensor(x)] })));
+  };
+}
 
 const ZERO: Pads = { top: 0, left: 0, bottom: 0, right: 0 };
 /** Clip's default bounds before opset 11 (±FLT_MAX), which mean "unbounded". */
@@ -478,6 +500,11 @@ export const OPS: Record<string, Converter> = {
     n.set(sameLayout(n, x, n.im.add({ op: "relu", name: irName(n), inputs: [n.im.tensor(x)] })));
   },
 
+  Sigmoid(n: NodeContext) {
+    const x = n.act(0);
+    n.set(sameLayout(n, x, n.im.add({ op: "sigmoid", name: irName(n), inputs: [n.im.tensor(x)] })));
+  },
+
   Clip(n: NodeContext) {
     const x = n.act(0);
     const [min, max] =
@@ -648,20 +675,8 @@ export const OPS: Record<string, Converter> = {
   Mul: arithmetic("Mul"),
   Div: arithmetic("Div"),
 
-  Softmax(n: NodeContext) {
-    const x = n.act(0);
-    const axis = n.int("axis", n.opset < 13 ? 1 : -1);
-    const a = sampleAxis(n, x, axis, "axis");
-    // Before opset 13 the input is coerced to 2-D at `axis`: the softmax runs over all axes from it on.
-    const reduced = n.opset < 13 ? range(x.dims.length).slice(a) : [a];
-    const held = reduced.filter((i) => x.dims[i] > 1);
-    const last = x.shape.length - 1;
-    const ok = x.perm
-      ? reduced.length === x.dims.length
-      : held.length === 0 ? x.shape[last] === 1 : held.length === 1 && x.axes[held[0]] === last;
-    if (!ok) n.unsupported("axis", axis, `the IR's softmax runs over the channel axis only, the input is ${fmtDims(x.dims)}`);
-    n.set(sameLayout(n, x, n.im.add({ op: "softmax", name: irName(n), inputs: [n.im.tensor(x)] })));
-  },
+  Softmax: softmax("softmax"),
+  LogSoftmax: softmax("logsoftmax"),
 
   Dropout(n: NodeContext) {
     if (n.outputRead(1)) n.fail("the mask output is not supported");

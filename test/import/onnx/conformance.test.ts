@@ -11,7 +11,8 @@
  * The backend tests often pass weights as graph inputs; here the inputs past
  * the fed ones become initializers, which is how exported models hold
  * weights. Our models take and give NHWC: 4-D inputs are transposed from the
- * files' NCHW, 4-D expected outputs likewise.
+ * files' NCHW, 4-D expected outputs likewise. Every in-scope case runs twice,
+ * optimized (the default) and with `optimize: false`, to the same tolerance.
  */
 
 import { existsSync, readdirSync, readFileSync } from "node:fs";
@@ -61,10 +62,10 @@ function frozenModel(testCase: string): Uint8Array {
   return toBinary(ModelProtoSchema, proto);
 }
 
-async function load(testCase: string) {
+async function load(testCase: string, optimize = true) {
   const { module, build } = await kernels;
   // run() does not normalize anything; loadModel only insists that the option be known.
-  return loadModel(frozenModel(testCase), { threads: 1, module, moduleBuild: build, normalization: "torch" });
+  return loadModel(frozenModel(testCase), { threads: 1, module, moduleBuild: build, normalization: "torch", optimize });
 }
 
 /** A float test tensor, transposed to NHWC when it is 4-D. */
@@ -93,8 +94,8 @@ Coverage("every case of the op families is either in scope or excluded, once", (
 const Cases = suite("conformance: in scope, through loadModel + run");
 
 for (const testCase of list.cases) {
-  Cases(testCase, async () => {
-    const model = await load(testCase);
+  for (const optimize of [true, false]) Cases(`${testCase}${optimize ? "" : " (optimize: false)"}`, async () => {
+    const model = await load(testCase, optimize);
     try {
       const feeds: Record<string, TensorData> = {};
       model.inputs.forEach((info, k) => {

@@ -36,14 +36,14 @@ const Unsupported = suite("unsupported ops");
 Unsupported("are all listed at once, named or numbered, with their domain; branches no output reads do not count", () => {
   const g = new GraphBuilder();
   const a = g.op("LeakyRelu", ["x"], [], { name: "leaky" });
-  const b = g.op("Sigmoid", [a], [], { name: "" });
+  const b = g.op("Selu", [a], [], { name: "" });
   const c = g.op("FusedConv", [b], [], { name: "fused" });
   g.nodes.at(-1)!.domain = "com.microsoft";
-  g.op("LogSoftmax", [c], [], { out: "y", name: "logsm" });
+  g.op("Softplus", [c], [], { out: "y", name: "softplus" });
   g.op("Tanh", ["x"], [], { out: "dangling", name: "tanh" });
   assert.is(
     importError(g.bytes([IMAGE], [["y", null]])),
-    "bad.onnx: unsupported ops: leaky (LeakyRelu), #1→t1 (Sigmoid), fused (com.microsoft:FusedConv), logsm (LogSoftmax)",
+    "bad.onnx: unsupported ops: leaky (LeakyRelu), #1→t1 (Selu), fused (com.microsoft:FusedConv), softplus (Softplus)",
   );
 });
 
@@ -64,6 +64,8 @@ const cases: [string, Uint8Array, string][] = [
   ["Pad value", single("Pad", ["x", "p", "v"], [], (g) => { g.initI64("p", [8], [0, 0, 1, 1, 0, 0, 1, 1]); g.init("v", [], [-1]); }), "node n (Pad): unsupported constant_value -1: only zero padding is supported"],
   ["Pad on channels", single("Pad", ["x", "p"], [], (g) => g.initI64("p", [8], [0, 1, 0, 0, 0, 0, 0, 0])), "node n (Pad): unsupported pads [0,1,0,0,0,0,0,0]: only the H and W axes of an [N,C,H,W] image can be padded, the input is [N,3,5,5]"],
   ["Softmax over W", single("Softmax", ["x"], [attr.int("axis", 3)]), "node n (Softmax): unsupported axis 3: the IR's softmax runs over the channel axis only, the input is [N,3,5,5]"],
+  ["LogSoftmax over W", single("LogSoftmax", ["x"], [attr.int("axis", 3)]), "node n (LogSoftmax): unsupported axis 3: the IR's logsoftmax runs over the channel axis only, the input is [N,3,5,5]"],
+  ["LogSoftmax over C,H,W (opset 11 coerces to 2-D)", single("LogSoftmax", ["x"], [attr.int("axis", 1)], undefined, 11), "node n (LogSoftmax): unsupported axis 1: the IR's logsoftmax runs over the channel axis only, the input is [N,3,5,5]"],
   ["BatchNormalization training", single("BatchNormalization", ["x", "s", "s", "s", "s"], [attr.int("training_mode", 1)], (g) => g.init("s", [3], [1, 1, 1])), "node n (BatchNormalization): unsupported training_mode 1: only inference is supported"],
   ["Transpose moving the batch", single("Transpose", ["x"], [attr.ints("perm", [1, 0, 2, 3])]), "node n (Transpose): unsupported perm [1,0,2,3]: the batch axis must stay first"],
   ["Concat along the batch", single("Concat", ["x", "x"], [attr.int("axis", 0)]), "node n (Concat): unsupported axis 0: the batch axis must stay first and untouched"],

@@ -166,6 +166,22 @@ Ops("legacy attribute forms (opset 9): Clip min/max, Unsqueeze/Squeeze axes, Sli
   await compare(g.bytes([["x", [null, 3, 5, 5]]], [["y", [null, 4]]], 9), [2, 3, 5, 5]);
 });
 
+Ops("Sigmoid and LogSoftmax: on an image (channel axis), after a Conv, and LogSoftmax over [N,C] in opset 11 form", async () => {
+  const g = new GraphBuilder(rng(21));
+  const conv = g.op("Conv", ["x", g.init("w", [5, 3, 3, 3])], [attr.ints("kernel_shape", [3, 3]), attr.ints("pads", [1, 1, 1, 1])]);
+  g.op("Sigmoid", [conv], [], { out: "s" });
+  g.op("LogSoftmax", [conv], [attr.int("axis", 1)], { out: "ls" });
+  const pooled = g.op("Flatten", [g.op("GlobalAveragePool", [g.op("Sigmoid", ["x"])])]);
+  g.op("LogSoftmax", [pooled], [attr.int("axis", 1)], { out: "lf" });
+  const bytes13 = g.bytes([["x", [null, 3, 5, 5]]], [["s", null], ["ls", null], ["lf", null]]);
+  await compare(bytes13, [2, 3, 5, 5]);
+  assert.equal(importBytes(bytes13).nodes.map((n) => n.op), ["input", "conv2d", "sigmoid", "logsoftmax", "sigmoid", "globalavgpool", "logsoftmax"]);
+  const h = new GraphBuilder(rng(22));
+  const flat = h.op("Flatten", [h.op("GlobalAveragePool", ["x"])]);
+  h.op("LogSoftmax", [h.op("Sigmoid", [flat])], [attr.int("axis", 1)], { out: "y" });
+  await compare(h.bytes([["x", [null, 3, 5, 5]]], [["y", [null, 3]]], 11), [2, 3, 5, 5]);
+});
+
 Ops("weights computed from initializers are folded: Transpose, Reshape by a Constant shape, Add, Mul, Cast, Identity", async () => {
   const g = new GraphBuilder(rng(13));
   const w = g.op("Reshape", [g.init("w_flat", [4 * 3 * 2 * 2]), g.op("Constant", [], [attr.tensor("value", rawI64("", [4], [4, 3, 2, 2]))])]);

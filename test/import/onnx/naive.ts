@@ -152,7 +152,7 @@ function perChannel(x: Tensor, f: (v: number, c: number) => number): Tensor {
   return { dims: x.dims, data: x.data.map((v, i) => f(v, Math.floor(i / inner) % C)) };
 }
 
-function softmax(x: Tensor, axis: number, opset: number): Tensor {
+function softmax(x: Tensor, axis: number, opset: number, log = false): Tensor {
   const a = axis < 0 ? axis + x.dims.length : axis;
   // Before opset 13: softmax over the flattened axes a..end; since: over axis a alone.
   const dims = opset < 13 ? [prod(x.dims.slice(0, a)), prod(x.dims.slice(a)), 1] : [prod(x.dims.slice(0, a)), x.dims[a], prod(x.dims.slice(a + 1))];
@@ -164,7 +164,7 @@ function softmax(x: Tensor, axis: number, opset: number): Tensor {
     for (let j = 0; j < len; j++) m = Math.max(m, x.data[at(j)]);
     let sum = 0;
     for (let j = 0; j < len; j++) sum += Math.exp(x.data[at(j)] - m);
-    for (let j = 0; j < len; j++) data[at(j)] = Math.exp(x.data[at(j)] - m) / sum;
+    for (let j = 0; j < len; j++) data[at(j)] = log ? x.data[at(j)] - m - Math.log(sum) : Math.exp(x.data[at(j)] - m) / sum;
   }
   return { dims: x.dims, data };
 }
@@ -324,6 +324,10 @@ function evaluate(n: OnnxNode, ins: (Tensor | undefined)[], opset: number): Tens
       return [broadcast(x!, y!, (a, b) => a / b)];
     case "Softmax":
       return [softmax(x!, attr(n, "axis", opset < 13 ? 1 : -1), opset)];
+    case "LogSoftmax":
+      return [softmax(x!, attr(n, "axis", opset < 13 ? 1 : -1), opset, true)];
+    case "Sigmoid":
+      return [{ dims: x!.dims, data: x!.data.map((v) => 1 / (1 + Math.exp(-v))) }];
     default:
       throw new Error(`naive interpreter: no ${n.opType}`);
   }
