@@ -180,8 +180,8 @@ export function graphToOnnx(graph: Graph): Uint8Array {
           { name: "kernel_shape", ints: [kh, kw] },
           { name: "strides", ints: node.strides },
           { name: "pads", ints: onnxPads(node.pads) },
-          { name: "dilations", ints: [1, 1] },
-          { name: "group", int: 1 },
+          { name: "dilations", ints: node.dilations ?? [1, 1] },
+          { name: "group", int: node.groups ?? 1 },
         ]);
         break;
       }

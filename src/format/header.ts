@@ -27,6 +27,10 @@ export interface NodeRecord {
   strides?: number[];
   pads?: Pads;
   activation?: Activation;
+  /** conv2d: tap spacing, present only when not [1, 1]. */
+  dilations?: number[];
+  /** conv2d: group count, present only when not 1. */
+  groups?: number;
   window?: number[];
   countIncludePad?: boolean;
   /** conv2d: whether it runs (and its weights are packed) as Winograd F(2x2, 3x3). */
@@ -55,6 +59,8 @@ export function encodeHeader(packed: PackedModel, weights: WeightStorage, keep: 
       case "conv2d":
         return {
           ...base, kernelShape: node.kernelShape, strides: node.strides, pads: node.pads, activation: node.activation,
+          ...(node.dilations && (node.dilations[0] !== 1 || node.dilations[1] !== 1) ? { dilations: node.dilations } : {}),
+          ...(node.groups !== undefined && node.groups !== 1 ? { groups: node.groups } : {}),
           winograd: packed.winograd(node), ...at,
         };
       case "dense":
@@ -185,6 +191,8 @@ function decodeNode(value: unknown, path: string): { node: Node; shape: number[]
         node: {
           op, name, inputs, kernel: NO_VALUES, kernelShape, bias: NO_VALUES, strides: pair(o.strides, `${path}.strides`),
           pads: pads(o.pads, `${path}.pads`), activation: activation(),
+          ...(o.dilations !== undefined ? { dilations: pair(o.dilations, `${path}.dilations`) } : {}),
+          ...(o.groups !== undefined ? { groups: integer(o.groups, `${path}.groups`, 1) } : {}),
         },
         shape, winograd: boolean(o.winograd, `${path}.winograd`), packed: packed(),
       };

@@ -42,9 +42,9 @@ export function segmentsOf(graph: Graph, shapes: Map<string, number[]>, layout: 
     const entry = layout.entries.get(node.name);
     if (!entry) continue;
     if (node.op === "conv2d" || node.op === "dense") {
-      const { matrices, rows, panels } = gemmPacking(node, winograd);
+      const { matrices, rows, panels, biasFloats } = gemmPacking(node, winograd);
       segments.push({ node: node.name, at: entry.weights, floats: matrices * panels * rows * 8, rows });
-      segments.push({ node: node.name, at: entry.bias, floats: panels * 8, rows: null });
+      segments.push({ node: node.name, at: entry.bias, floats: biasFloats, rows: null });
     } else if (node.op === "batchnorm") {
       const padded = Math.ceil(shapes.get(node.name)!.at(-1)! / 4) * 4;
       segments.push({ node: node.name, at: entry.weights, floats: padded, rows: null });

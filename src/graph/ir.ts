@@ -33,8 +33,13 @@ export interface InputNode extends NodeBase {
 
 export interface Conv2DNode extends NodeBase {
   op: "conv2d";
-  /** Kernel in HWIO order: [kh][kw][cin][cout], length kh*kw*cin*cout. */
+  /**
+   * Kernel in HWIO order: [kh][kw][cin/groups][cout], length kh*kw*(cin/groups)*cout.
+   * Output channel o of group g = floor(o / (cout/groups)) reads input channels
+   * [g*cin/groups, (g+1)*cin/groups).
+   */
   kernel: Float32Array;
+  /** The third entry is the input channels per group (cin/groups). */
   kernelShape: [kh: number, kw: number, cin: number, cout: number];
   /** Per-output-channel bias, length cout, or null for none. */
   bias: Float32Array | null;
@@ -42,6 +47,20 @@ export interface Conv2DNode extends NodeBase {
   /** "same" / "valid" are resolved to explicit pads by the importer. */
   pads: Pads;
   activation: Activation;
+  /** Spacing of the kernel taps in input pixels; absent = [1, 1]. */
+  dilations?: [dh: number, dw: number];
+  /** Grouped convolution (groups = cin for depthwise); absent = 1. Must divide cin and cout. */
+  groups?: number;
+}
+
+/** A convolution's dilations, [1, 1] when absent. */
+export function convDilations(node: Conv2DNode): [number, number] {
+  return node.dilations ?? [1, 1];
+}
+
+/** A convolution's group count, 1 when absent. */
+export function convGroups(node: Conv2DNode): number {
+  return node.groups ?? 1;
 }
 
 export interface BatchNormNode extends NodeBase {

@@ -6,7 +6,7 @@
  * padding) and later passes agree on them.
  */
 
-import type { Graph, Node, Pads } from "./ir.js";
+import { convDilations, convGroups, type Graph, type Node, type Pads } from "./ir.js";
 
 function fail(node: Node, message: string): never {
   throw new Error(`node ${node.name} (${node.op}): ${message}`);
@@ -47,9 +47,15 @@ export function outputShape(node: Node, inputs: readonly (readonly number[])[]):
     case "input":
       return [...node.shape];
     case "conv2d": {
-      const [kh, kw, cin, cout] = node.kernelShape;
-      const [h, w] = spatial(node, inputs[0], [kh, kw], node.strides, node.pads);
-      if (inputs[0][2] !== cin) fail(node, `kernel expects ${cin} input channels, input is ${fmt(inputs[0])}`);
+      const [kh, kw, cinG, cout] = node.kernelShape;
+      const [dh, dw] = convDilations(node);
+      const groups = convGroups(node);
+      if (![dh, dw, groups].every((v) => Number.isInteger(v) && v >= 1)) fail(node, `dilations ${dh},${dw} and groups ${groups} must be positive integers`);
+      if (cout % groups !== 0) fail(node, `${cout} output channels do not split into ${groups} groups`);
+      // Effective window of a dilated kernel: (k - 1) * d + 1.
+      const [h, w] = spatial(node, inputs[0], [(kh - 1) * dh + 1, (kw - 1) * dw + 1], node.strides, node.pads);
+      const cin = cinG * groups;
+      if (inputs[0][2] !== cin) fail(node, `kernel expects ${cin} input channels${groups === 1 ? "" : ` (${groups} groups of ${cinG})`}, input is ${fmt(inputs[0])}`);
       return [h, w, cout];
     }
     case "maxpool":

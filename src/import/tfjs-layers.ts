@@ -223,20 +223,23 @@ const CONVERTERS: Record<string, Converter> = {
     const [kh, kw] = ctx.pair("kernel_size");
     const strides = ctx.pair("strides", [1, 1]);
     const dilation = ctx.pair("dilation_rate", [1, 1]);
-    if (dilation[0] !== 1 || dilation[1] !== 1) ctx.unsupported("dilation_rate", "only 1 is supported");
-    if (ctx.positiveInt("groups", 1) !== 1) ctx.unsupported("groups", "only 1 is supported");
+    const groups = ctx.positiveInt("groups", 1);
+    if (cin % groups !== 0 || filters % groups !== 0) ctx.unsupported("groups", `${groups} must divide the ${cin} input channels and ${filters} filters`);
     const padding = ctx.padding();
     const activation = ctx.activation<Activation>(["linear", "relu"]);
     ctx.add({
       op: "conv2d",
       name: ctx.name,
       inputs: ctx.layer.inputs,
-      kernel: ctx.weight("kernel", [kh, kw, cin, filters]),
-      kernelShape: [kh, kw, cin, filters],
+      kernel: ctx.weight("kernel", [kh, kw, cin / groups, filters]),
+      kernelShape: [kh, kw, cin / groups, filters],
       bias: ctx.bool("use_bias", true) ? ctx.weight("bias", [filters]) : null,
       strides,
-      pads: tfPads([h, w], [kh, kw], strides, padding),
+      // A dilated window spans (k - 1) * d + 1 pixels.
+      pads: tfPads([h, w], [(kh - 1) * dilation[0] + 1, (kw - 1) * dilation[1] + 1], strides, padding),
       activation,
+      ...(dilation[0] !== 1 || dilation[1] !== 1 ? { dilations: dilation } : {}),
+      ...(groups !== 1 ? { groups } : {}),
     });
   },
 

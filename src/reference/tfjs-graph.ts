@@ -81,12 +81,28 @@ function compileNode(node: Exclude<Node, InputNode>, shapes: ReadonlyMap<string,
     case "conv2d": {
       const filter = constant(tf.tensor4d(node.kernel, node.kernelShape));
       const bias = node.bias && constant(tf.tensor1d(node.bias));
-      const mode = windowPadding(node.pads, inShape, [node.kernelShape[0], node.kernelShape[1]], node.strides);
+      const dilations = node.dilations ?? [1, 1];
+      const groups = node.groups ?? 1;
+      const plain = dilations[0] === 1 && dilations[1] === 1 && groups === 1;
+      const mode = plain ? windowPadding(node.pads, inShape, [node.kernelShape[0], node.kernelShape[1]], node.strides) : "explicit";
+      // Grouped: one convolution per group on its channel slice, concatenated.
+      const filters = groups === 1 ? [filter] : tf.split(filter, groups, 3).map(constant);
       return ([x]) => {
         // Zero padding is exactly what a convolution's padding means, so
         // padding the input first is the general case, not an approximation.
         const padded = (mode === "explicit" ? tf.pad(x!, nhwcPaddings(node.pads)) : x!) as tf.Tensor4D;
-        const conv = tf.conv2d(padded, filter, node.strides, mode === "explicit" ? "valid" : mode);
+        let conv: tf.Tensor4D;
+        if (plain) conv = tf.conv2d(padded, filter, node.strides, mode === "explicit" ? "valid" : mode);
+        else {
+          // tfjs takes strides or dilations, not both: a dilated stride-1 convolution, then every stride-th pixel.
+          const slices = groups === 1 ? [padded] : tf.split(padded, groups, 3);
+          const parts = slices.map((xs, g) => tf.conv2d(xs as tf.Tensor4D, filters[g]! as tf.Tensor4D, 1, "valid", "NHWC", dilations));
+          const full = (parts.length === 1 ? parts[0]! : tf.concat(parts, 3)) as tf.Tensor4D;
+          const [n, h, w, c] = full.shape;
+          conv = node.strides[0] === 1 && node.strides[1] === 1
+            ? full
+            : tf.stridedSlice(full, [0, 0, 0, 0], [n, h, w, c], [1, node.strides[0], node.strides[1], 1]) as tf.Tensor4D;
+        }
         const biased = bias ? tf.add(conv, bias) : conv;
         return node.activation === "relu" ? tf.relu(biased) : biased;
       };

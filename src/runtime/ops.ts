@@ -37,6 +37,8 @@ export interface IgemmStep {
   panelsPerChunk: number;
   tapsPerBlock: number;
   chansPerBlock: number;
+  /** Byte offset added to every input row pointer (a group's channel slice); 0 when absent. */
+  chanOffset?: number;
 }
 
 export interface PoolStep {
@@ -141,7 +143,7 @@ function words(step: Step): number[] {
     case OpKind.Igemm:
       return [step.kind, step.M, step.N, step.kc, step.taps, step.indirection, step.weights, step.bias,
         step.out, step.outStride, step.relu ? 1 : 0, step.mc, step.mBlocks, step.nChunks, step.panelsPerChunk,
-        step.tapsPerBlock, step.chansPerBlock];
+        step.tapsPerBlock, step.chansPerBlock, step.chanOffset ?? 0];
     case OpKind.MaxPool:
     case OpKind.AvgPool:
       return [step.kind, step.batch, step.H, step.W, step.C, step.input, step.inStride, step.OH, step.OW,

@@ -1,5 +1,5 @@
 import { consumers } from "../graph/consumers.js";
-import type { Graph, Node } from "../graph/ir.js";
+import { convDilations, convGroups, type Graph, type Node } from "../graph/ir.js";
 import { alignUp, planArena } from "./arena.js";
 import { encodeSteps, OP_BYTES, OpKind, type Step } from "./ops.js";
 import type { WeightLayout } from "./weights.js";
@@ -215,42 +215,59 @@ export function makePlan(graph: Graph, shapes: Map<string, number[]>, weights: W
         }
         const taps = kh * kw;
         const M = B * OH! * OW!;
-        maxKc = Math.max(maxKc, cin);
-        const blocking = gemmBlocking(M, cout, taps, cin, opts.threads);
-        pending.push({
-          node: node.name, reads: [root(inName)], writes: [root(out)], cost: M * cout * taps * cin,
-          indirectionBytes: M * taps * 4,
-          build(at) {
-            const src = at.tensor(inName);
-            const dst = at.tensor(out);
-            const ind = new Uint32Array(at.memory, at.indirection, M * taps);
-            const [sh, sw] = node.strides;
-            const { top, left } = node.pads;
-            let i = 0;
-            for (let n = 0; n < B; n++) {
-              for (let oy = 0; oy < OH!; oy++) {
-                for (let ox = 0; ox < OW!; ox++) {
-                  for (let ky = 0; ky < kh; ky++) {
-                    const iy = oy * sh - top + ky;
-                    for (let kx = 0; kx < kw; kx++) {
-                      const ix = ox * sw - left + kx;
-                      const inside = iy >= 0 && iy < H! && ix >= 0 && ix < W!;
-                      ind[i++] = inside ? src.address + ((n * H! + iy) * W! + ix) * src.pixelStride : at.zeroRow;
+        const [dh, dw] = convDilations(node);
+        // Grouped: one GEMM per group over the same indirection buffer, reading
+        // the group's input channel slice and writing its output channel slice.
+        // Depthwise (one channel per group) is correct but not fast: K = taps.
+        const groups = convGroups(node);
+        const coutG = cout / groups;
+        // Padded taps point at the zero row, which the channel offset moves along: it spans all input channels.
+        maxKc = Math.max(maxKc, cin * groups);
+        const blocking = gemmBlocking(M, coutG, taps, cin, opts.threads);
+        const panelsG = Math.ceil(coutG / 8);
+        let indirection: Uint32Array | null = null;
+        for (let g = 0; g < groups; g++) {
+          pending.push({
+            node: node.name, reads: [root(inName)], writes: [root(out)], cost: M * coutG * taps * cin,
+            // The first group's step owns the buffer; the others read it.
+            indirectionBytes: g === 0 ? M * taps * 4 : 0,
+            build(at) {
+              const src = at.tensor(inName);
+              const dst = at.tensor(out);
+              if (g === 0) {
+                const ind = new Uint32Array(at.memory, at.indirection, M * taps);
+                const [sh, sw] = node.strides;
+                const { top, left } = node.pads;
+                let i = 0;
+                for (let n = 0; n < B; n++) {
+                  for (let oy = 0; oy < OH!; oy++) {
+                    for (let ox = 0; ox < OW!; ox++) {
+                      for (let ky = 0; ky < kh; ky++) {
+                        const iy = oy * sh - top + ky * dh;
+                        for (let kx = 0; kx < kw; kx++) {
+                          const ix = ox * sw - left + kx * dw;
+                          const inside = iy >= 0 && iy < H! && ix >= 0 && ix < W!;
+                          ind[i++] = inside ? src.address + ((n * H! + iy) * W! + ix) * src.pixelStride : at.zeroRow;
+                        }
+                      }
                     }
                   }
                 }
+                indirection = ind;
               }
-            }
-            const w = at.weights(node.name);
-            return {
-              kind: OpKind.Igemm, M, N: cout, kc: cin, taps, indirection: at.indirection,
-              weights: w.weights, bias: w.bias, out: dst.address, outStride: dst.pixelStride,
-              relu: node.activation === "relu", mc: blocking.mc, mBlocks: blocking.mBlocks,
-              nChunks: blocking.nChunks, panelsPerChunk: blocking.panelsPerChunk,
-              tapsPerBlock: blocking.tapsPerBlock, chansPerBlock: blocking.chansPerBlock,
-            };
-          },
-        });
+              const w = at.weights(node.name);
+              return {
+                kind: OpKind.Igemm, M, N: coutG, kc: cin, taps, indirection: indirection!.byteOffset,
+                weights: w.weights + g * panelsG * taps * cin * 32, bias: w.bias + g * panelsG * 32,
+                out: dst.address + g * coutG * 4, outStride: dst.pixelStride,
+                relu: node.activation === "relu", mc: blocking.mc, mBlocks: blocking.mBlocks,
+                nChunks: blocking.nChunks, panelsPerChunk: blocking.panelsPerChunk,
+                tapsPerBlock: blocking.tapsPerBlock, chansPerBlock: blocking.chansPerBlock,
+                chanOffset: g * cin * 4,
+              };
+            },
+          });
+        }
         break;
       }
       case "dense": {

@@ -1,4 +1,4 @@
-import type { Conv2DNode } from "../graph/ir.js";
+import { convDilations, convGroups, type Conv2DNode } from "../graph/ir.js";
 
 /**
  * Winograd F(2x2, 3x3) for 3x3 stride-1 convolutions (wasm/f32-winograd):
@@ -11,6 +11,8 @@ const MIN_OUTPUT_PIXELS = 17 * 17;
 
 export function usesWinograd(node: Conv2DNode, outShape: readonly number[]): boolean {
   const [kh, kw, cin, cout] = node.kernelShape;
+  const [dh, dw] = convDilations(node);
+  if (dh !== 1 || dw !== 1 || convGroups(node) !== 1) return false;
   return kh === 3 && kw === 3 && node.strides[0] === 1 && node.strides[1] === 1
     && cin % 4 === 0 && cout % 4 === 0 && outShape[0]! * outShape[1]! >= MIN_OUTPUT_PIXELS;
 }

@@ -85,6 +85,22 @@ Synthetic("ORT matches the naive reference on every output (batch 2)", async () 
   }
 });
 
+Synthetic("dilated, grouped and depthwise convs: ORT matches the naive reference", async () => {
+  const r = rng(9);
+  const graph = graphOf([
+    input("x", [9, 8, 4]),
+    conv("dil", "x", r, [3, 3, 4, 6], { dilations: [2, 3], pads: { top: 2, left: 3, bottom: 1, right: 2 } }),
+    conv("grp", "dil", r, [3, 3, 3, 8], { groups: 2, strides: [2, 1], relu: true }),
+    conv("dw", "grp", r, [3, 3, 1, 16], { groups: 8, dilations: [1, 2], pads: { top: 1, left: 2, bottom: 1, right: 2 } }),
+  ], ["dw"]);
+  const B = 2;
+  const x = tensor(B, [9, 8, 4], randomArray(B * 9 * 8 * 4, rng(12), 2));
+  const w = naiveRun(graph, new Map([["x", x]])).get("dw")!;
+  const got = await runOrt(graphToOnnx(graph), "x", Float32Array.from(x.data), [B, 9, 8, 4]);
+  assert.equal(got.dw!.dims, [B, ...w.shape]);
+  assertClose(got.dw!.data as Float32Array, w.data, "dw", 1e-4);
+});
+
 Synthetic("model structure: NHWC input with symbolic batch, opset 13, IR node names kept", () => {
   const model = parseOnnx(graphToOnnx(syntheticGraph()));
   assert.is(model.opsets.get(""), 13);

@@ -18,7 +18,7 @@ import { halfToFloat } from "../../src/import/float16.js";
 import { loadModel } from "../../src/index.js";
 import { nodePlatform } from "../../src/platform/node.js";
 import { packModel } from "../../src/runtime/session.js";
-import { rng } from "../runtime/helpers.js";
+import { conv, graphOf, input, rng } from "../runtime/helpers.js";
 import { headerOf, maxAbsDiff, regionAt, rejection, tinyGraph } from "./helpers.js";
 
 const STORAGES: WeightStorage[] = ["f32", "f16", "int8"];
@@ -182,6 +182,40 @@ models("compute what the source graph computes: f32 exactly, f16 and int8 closel
           const bound = (weights === "f16" ? 2e-3 : 2e-2) * magnitude;
           assert.ok(diff > 0 && diff <= bound, `${weights} ${name}: max |Δ| ${diff}, bound ${bound}`);
         }
+      } finally {
+        model.dispose();
+      }
+    }
+  } finally {
+    direct.dispose();
+  }
+});
+
+models("dilated and grouped convolutions: the header carries dilations and groups; f32 exact, int8 close", async () => {
+  const r = rng(8);
+  const graph = graphOf([
+    input("x", [9, 8, 6]),
+    conv("dil", "x", r, [3, 3, 6, 8], { dilations: [2, 1], pads: { top: 2, left: 1, bottom: 2, right: 1 } }),
+    conv("grp", "dil", r, [3, 3, 4, 12], { groups: 2, strides: [2, 2], relu: true }),
+    conv("dw", "grp", r, [3, 3, 1, 12], { groups: 12, dilations: [1, 2], pads: { top: 1, left: 2, bottom: 1, right: 2 } }),
+  ], ["dw"]);
+  graph.metadata = { source: "grouped test graph", normalization: "tf" };
+  const x = Float32Array.from({ length: 9 * 8 * 6 * 2 }, () => r());
+  const feeds = { x: { data: x, dims: [2, 9, 8, 6] } };
+  const direct = await loadGraph(graph, { threads: 1 }, nodePlatform);
+  try {
+    const want = (await direct.run(feeds)).dw!;
+    for (const weights of ["f32", "int8"] as const) {
+      const bytes = convertToIwm(graph, { weights });
+      const records = headerOf(bytes).graph.nodes as { name: string; dilations?: number[]; groups?: number }[];
+      assert.equal(records.map((n) => [n.name, n.dilations, n.groups]), [["x", undefined, undefined], ["dil", [2, 1], undefined], ["grp", undefined, 2], ["dw", [1, 2], 12]]);
+      const model = await loadModel(bytes, { threads: 1 });
+      try {
+        const got = (await model.run(feeds)).dw!;
+        assert.equal(got.dims, want.dims);
+        const diff = maxAbsDiff(got.data, want.data);
+        const magnitude = want.data.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+        assert.ok(weights === "f32" ? diff === 0 : diff <= 2e-2 * magnitude, `${weights}: max |Δ| ${diff}`);
       } finally {
         model.dispose();
       }

@@ -327,10 +327,26 @@ test("wrong kernel shape names the layer, expected and actual shapes", () => {
   assert.match(message, "expected [3,3,3,4]");
 });
 
+test("Conv2D dilation_rate and groups reach the IR; same padding spans the dilated window", () => {
+  const dilated = importTfjsLayers(conv2dModel({ dilation_rate: [2, 3] })).nodes.find((n) => n.op === "conv2d")!;
+  assert.ok(dilated.op === "conv2d");
+  assert.equal(dilated.dilations, [2, 3]);
+  assert.is(dilated.groups, undefined);
+  // Effective window 5x7 at stride 1: 4 rows and 6 columns of padding, split evenly.
+  assert.equal(dilated.pads, { top: 2, bottom: 2, left: 3, right: 3 });
+  const m = new ModelBuilder().input("in", [8, 8, 4]);
+  m.layer("Conv2D", "conv", { filters: 6, kernel_size: [3, 3], padding: "valid", use_bias: false, groups: 2 }, ["in"]);
+  m.f32("conv/kernel", [3, 3, 2, 6]);
+  const grouped = importTfjsLayers(m.functional(["conv"])).nodes.find((n) => n.op === "conv2d")!;
+  assert.ok(grouped.op === "conv2d");
+  assert.is(grouped.groups, 2);
+  assert.equal(grouped.kernelShape, [3, 3, 2, 6]);
+});
+
 test("unsupported config values name layer, class, attribute and value", () => {
   const cases: [Record<string, unknown>, string[]][] = [
     [{ data_format: "channels_first" }, ["data_format", "channels_first"]],
-    [{ dilation_rate: [2, 2] }, ["dilation_rate", "[2,2]"]],
+    [{ groups: 2 }, ["groups", "2", "must divide the 3 input channels"]],
     [{ activation: "tanh" }, ["activation", "tanh"]],
     [{ activation: "softmax" }, ["activation", "softmax"]],
     [{ padding: "causal" }, ["padding", "causal"]],

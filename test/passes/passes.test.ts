@@ -217,4 +217,25 @@ for (const cfg of configs) {
   });
 }
 
+for (const cfg of configs) {
+  test(`optimize: BN folds into grouped, depthwise and dilated convs, same outputs as unoptimized (${cfgName(cfg)})`, async () => {
+    const r = rng(40);
+    const graph = graphOf([
+      input("x", [7, 6, 6]),
+      conv("g", "x", r, [3, 3, 2, 9], { groups: 3, dilations: [2, 1], pads: { top: 2, left: 1, bottom: 2, right: 1 } }),
+      batchnorm("bn1", "g", r, 9),
+      op1("relu", "r1", "bn1"),
+      conv("dw", "r1", r, [3, 3, 1, 9], { groups: 9, strides: [2, 2], bias: false }),
+      batchnorm("bn2", "dw", r, 9),
+    ], ["bn2"]);
+    const g = optimize(graph);
+    assert.equal(shape(g), ["input:x()", "conv2d:r1(x)[relu]", "conv2d:bn2(r1)[linear]"]);
+    const [, a, b] = g.nodes as [Node, Conv2DNode, Conv2DNode];
+    assert.equal([a.groups, a.dilations, b.groups, b.dilations], [3, [2, 1], 9, undefined]);
+    const inputs = new Map([["x", tensor(B, [7, 6, 6], randomArray(B * 7 * 6 * 6, r, 2))]]);
+    // The naive reference runs the unfolded graph; the session runs the folded one.
+    await withSession(g, cfg, (s) => checkGraph(s, graph, inputs, undefined, 1e-4));
+  });
+}
+
 test.run();

@@ -61,18 +61,21 @@ interface T {
 
 function naiveConv(x: T, n: Node & { op: "conv2d" }, B: number): T {
   const [H, W, C] = x.shape as [number, number, number];
-  const [kh, kw, , cout] = n.kernelShape;
+  const [kh, kw, cinG, cout] = n.kernelShape;
   const [sh, sw] = n.strides;
+  const [dh, dw] = n.dilations ?? [1, 1];
+  const coutG = cout / (n.groups ?? 1);
   const p = n.pads;
-  const OH = Math.floor((H + p.top + p.bottom - kh) / sh) + 1;
-  const OW = Math.floor((W + p.left + p.right - kw) / sw) + 1;
+  const OH = Math.floor((H + p.top + p.bottom - ((kh - 1) * dh + 1)) / sh) + 1;
+  const OW = Math.floor((W + p.left + p.right - ((kw - 1) * dw + 1)) / sw) + 1;
   const y = new Float64Array(B * OH * OW * cout);
   for (let b = 0; b < B; b++) for (let oy = 0; oy < OH; oy++) for (let ox = 0; ox < OW; ox++) for (let co = 0; co < cout; co++) {
     let acc = n.bias ? n.bias[co]! : 0;
+    const c0 = Math.floor(co / coutG) * cinG;
     for (let ky = 0; ky < kh; ky++) for (let kx = 0; kx < kw; kx++) {
-      const iy = oy * sh - p.top + ky, ix = ox * sw - p.left + kx;
+      const iy = oy * sh - p.top + ky * dh, ix = ox * sw - p.left + kx * dw;
       if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
-      for (let ci = 0; ci < C; ci++) acc += x.data[((b * H + iy) * W + ix) * C + ci]! * n.kernel[((ky * kw + kx) * C + ci) * cout + co]!;
+      for (let ci = 0; ci < cinG; ci++) acc += x.data[((b * H + iy) * W + ix) * C + c0 + ci]! * n.kernel[((ky * kw + kx) * cinG + ci) * cout + co]!;
     }
     y[((b * OH + oy) * OW + ox) * cout + co] = n.activation === "relu" ? Math.max(0, acc) : acc;
   }
@@ -308,6 +311,30 @@ for (const backend of ["wasm", "cpu"] as const) {
     const ref = await createTfjsGraphReference(graph, { backend });
     try {
       await checkAll(ref, graph, randomArray(3 * 48, rng(13), 2), 3, "ops");
+    } finally {
+      ref.dispose();
+    }
+  });
+}
+
+for (const backend of ["wasm", "cpu"] as const) {
+  Synthetic(`dilated, grouped, depthwise and strided-dilated convs (${backend})`, async () => {
+    const r = rng(21);
+    const convNode = (name: string, from: string, ks: [number, number, number, number], strides: [number, number], pads: Pads,
+      dilations: [number, number], groups: number): Node => ({
+      op: "conv2d", name, inputs: [from], kernel: randomArray(ks[0] * ks[1] * ks[2] * ks[3], r), kernelShape: ks,
+      bias: randomArray(ks[3], r), strides, pads, activation: "linear", dilations, groups,
+    });
+    const graph = graphOf([
+      { op: "input", name: "x", inputs: [], shape: [9, 10, 4] },
+      convNode("dil", "x", [3, 3, 4, 6], [1, 1], { top: 2, left: 2, bottom: 2, right: 2 }, [2, 2], 1),
+      convNode("dils", "x", [3, 2, 4, 5], [2, 3], { top: 1, left: 0, bottom: 2, right: 1 }, [2, 3], 1),
+      convNode("grp", "dil", [3, 3, 3, 4], [2, 1], { top: 1, left: 1, bottom: 1, right: 1 }, [1, 1], 2),
+      convNode("dw", "x", [3, 3, 1, 8], [1, 2], { top: 0, left: 1, bottom: 1, right: 1 }, [1, 2], 4),
+    ], ["grp", "dils", "dw"]);
+    const ref = await createTfjsGraphReference(graph, { backend });
+    try {
+      await checkAll(ref, graph, randomArray(2 * 9 * 10 * 4, rng(22), 2), 2, "dilated/grouped");
     } finally {
       ref.dispose();
     }

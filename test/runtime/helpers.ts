@@ -84,20 +84,23 @@ export function tensor(B: number, shape: number[], data: ArrayLike<number>): T {
 
 const perSample = (t: T): number => t.shape.reduce((a, b) => a * b, 1);
 
+/** Convolution; `ks[2]` is the input channels per group, the kernel [kh][kw][cin/groups][cout]. */
 export function naiveConv(x: T, kernel: ArrayLike<number>, ks: [number, number, number, number], bias: ArrayLike<number> | null,
-  s: readonly [number, number], p: Pads, relu: boolean): T {
+  s: readonly [number, number], p: Pads, relu: boolean, d: readonly [number, number] = [1, 1], groups = 1): T {
   const [H, W, C] = x.shape as [number, number, number];
-  const [kh, kw, cin, cout] = ks;
-  assert.is(cin, C, "naiveConv: channel mismatch");
-  const OH = Math.floor((H + p.top + p.bottom - kh) / s[0]) + 1;
-  const OW = Math.floor((W + p.left + p.right - kw) / s[1]) + 1;
+  const [kh, kw, cinG, cout] = ks;
+  assert.is(cinG * groups, C, "naiveConv: channel mismatch");
+  const coutG = cout / groups;
+  const OH = Math.floor((H + p.top + p.bottom - ((kh - 1) * d[0] + 1)) / s[0]) + 1;
+  const OW = Math.floor((W + p.left + p.right - ((kw - 1) * d[1] + 1)) / s[1]) + 1;
   const y = new Float64Array(x.B * OH * OW * cout);
   for (let n = 0; n < x.B; n++) for (let oy = 0; oy < OH; oy++) for (let ox = 0; ox < OW; ox++) for (let co = 0; co < cout; co++) {
     let acc = bias ? bias[co]! : 0;
+    const c0 = Math.floor(co / coutG) * cinG;
     for (let ky = 0; ky < kh; ky++) for (let kx = 0; kx < kw; kx++) {
-      const iy = oy * s[0] - p.top + ky, ix = ox * s[1] - p.left + kx;
+      const iy = oy * s[0] - p.top + ky * d[0], ix = ox * s[1] - p.left + kx * d[1];
       if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
-      for (let ci = 0; ci < C; ci++) acc += x.data[((n * H + iy) * W + ix) * C + ci]! * kernel[((ky * kw + kx) * C + ci) * cout + co]!;
+      for (let ci = 0; ci < cinG; ci++) acc += x.data[((n * H + iy) * W + ix) * C + c0 + ci]! * kernel[((ky * kw + kx) * cinG + ci) * cout + co]!;
     }
     y[((n * OH + oy) * OW + ox) * cout + co] = relu ? Math.max(0, acc) : acc;
   }
@@ -244,7 +247,8 @@ export function naiveRun(graph: Graph, inputs: Map<string, T>): Map<string, T> {
         assert.equal(y.shape, node.shape, `naiveRun: input ${node.name} shape`);
         break;
       case "conv2d":
-        y = naiveConv(x, node.kernel, node.kernelShape, node.bias, node.strides, node.pads, node.activation === "relu");
+        y = naiveConv(x, node.kernel, node.kernelShape, node.bias, node.strides, node.pads, node.activation === "relu",
+          node.dilations, node.groups);
         break;
       case "maxpool":
       case "avgpool":
@@ -315,13 +319,15 @@ export function input(name: string, shape: number[]): Node {
 }
 
 export function conv(name: string, from: string, r: () => number, ks: [number, number, number, number],
-  opts: { strides?: [number, number]; pads?: Pads; relu?: boolean; bias?: boolean } = {}): Node {
+  opts: { strides?: [number, number]; pads?: Pads; relu?: boolean; bias?: boolean; dilations?: [number, number]; groups?: number } = {}): Node {
   const [kh, kw, cin, cout] = ks;
   return {
     op: "conv2d", name, inputs: [from], kernel: randomArray(kh * kw * cin * cout, r), kernelShape: ks,
     bias: opts.bias === false ? null : randomArray(cout, r), strides: opts.strides ?? [1, 1],
     pads: opts.pads ?? (kh === 1 && kw === 1 ? pads0 : { top: kh >> 1, bottom: kh >> 1, left: kw >> 1, right: kw >> 1 }),
     activation: opts.relu ? "relu" : "linear",
+    ...(opts.dilations ? { dilations: opts.dilations } : {}),
+    ...(opts.groups ? { groups: opts.groups } : {}),
   };
 }
 

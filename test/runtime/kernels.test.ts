@@ -10,6 +10,7 @@ import type { Conv2DNode, Graph, Node, Pads } from "../../src/graph/ir.js";
 import { nodePlatform } from "../../src/platform/node.js";
 import { Session } from "../../src/runtime/session.js";
 import { usesWinograd } from "../../src/runtime/winograd.js";
+import { cfgName, checkGraph, concat, configs as helperConfigs, conv, graphOf, input, tensor, withSession } from "./helpers.js";
 
 function rng(seed: number) {
   let s = seed >>> 0;
@@ -156,4 +157,46 @@ for (const cfg of configs) {
   });
 }
 
+
+// Dilated and grouped convolutions (depthwise = one input channel per group),
+// against the naive loops of helpers.ts; all through the direct GEMM path.
+const dgCases: { H: number; W: number; C: number; cout: number; kh: number; kw: number; s: [number, number]; p: Pads; d: [number, number]; g: number }[] = [
+  { H: 9, W: 10, C: 5, cout: 11, kh: 3, kw: 3, s: [1, 1], p: { top: 2, left: 2, bottom: 2, right: 2 }, d: [2, 2], g: 1 },
+  { H: 12, W: 11, C: 3, cout: 9, kh: 3, kw: 2, s: [2, 1], p: { top: 1, left: 0, bottom: 2, right: 1 }, d: [3, 1], g: 1 },
+  { H: 19, W: 18, C: 8, cout: 8, kh: 3, kw: 3, s: [1, 1], p: { top: 2, left: 2, bottom: 2, right: 2 }, d: [2, 2], g: 1 }, // Winograd-sized, must not take it
+  { H: 7, W: 8, C: 6, cout: 10, kh: 3, kw: 3, s: [1, 1], p: { top: 1, left: 1, bottom: 1, right: 1 }, d: [1, 1], g: 2 },
+  { H: 9, W: 7, C: 12, cout: 20, kh: 3, kw: 1, s: [2, 2], p: { top: 1, left: 0, bottom: 1, right: 0 }, d: [1, 1], g: 4 },
+  { H: 18, W: 17, C: 16, cout: 32, kh: 3, kw: 3, s: [1, 1], p: { top: 1, left: 1, bottom: 1, right: 1 }, d: [1, 1], g: 2 }, // Winograd-sized
+  { H: 8, W: 9, C: 7, cout: 7, kh: 3, kw: 3, s: [1, 1], p: { top: 1, left: 1, bottom: 1, right: 1 }, d: [1, 1], g: 7 }, // depthwise
+  { H: 10, W: 9, C: 5, cout: 15, kh: 3, kw: 3, s: [2, 2], p: { top: 2, left: 1, bottom: 0, right: 2 }, d: [2, 1], g: 5 }, // depthwise x3, dilated
+  { H: 5, W: 6, C: 200, cout: 400, kh: 3, kw: 3, s: [1, 1], p: { top: 1, left: 1, bottom: 1, right: 1 }, d: [1, 1], g: 2 }, // K blocks per group
+];
+
+for (const cfg of helperConfigs) {
+  for (const [i, c] of dgCases.entries()) {
+    test(`conv ${c.kh}x${c.kw}/${c.s} dil ${c.d} groups ${c.g} C=${c.C} N=${c.cout} on ${c.H}x${c.W} (${cfgName(cfg)}) #${i}`, async () => {
+      const r = rng(3000 + i);
+      const B = 2;
+      const node = conv("y", "x", r, [c.kh, c.kw, c.C / c.g, c.cout], { strides: c.s, pads: c.p, relu: i % 2 === 1, dilations: c.d, groups: c.g });
+      assert.not.ok(usesWinograd(node as Conv2DNode, [c.H, c.W, c.cout]), "never Winograd");
+      const graph = graphOf([input("x", [c.H, c.W, c.C]), node], ["y"]);
+      const x = tensor(B, [c.H, c.W, c.C], randomArray(B * c.H * c.W * c.C, r));
+      await withSession(graph, cfg, (s) => checkGraph(s, graph, new Map([["x", x]]), undefined, c.C > 100 ? 1e-4 : 1e-5));
+    });
+  }
+  test(`grouped conv reading and writing concat slots (${cfgName(cfg)})`, async () => {
+    const r = rng(4000);
+    const graph = graphOf([
+      input("x", [6, 7, 4]),
+      conv("a", "x", r, [1, 1, 4, 6]),
+      conv("b", "x", r, [3, 3, 2, 6], { groups: 2, dilations: [2, 1], pads: { top: 2, left: 1, bottom: 2, right: 1 } }),
+      concat("ab", ["a", "b"]),
+      conv("c", "ab", r, [3, 3, 3, 12], { groups: 4, relu: true }),
+      conv("d", "ab", r, [1, 1, 12, 5]),
+      concat("y", ["c", "d"]),
+    ], ["y"]);
+    const x = tensor(2, [6, 7, 4], randomArray(2 * 6 * 7 * 4, r));
+    await withSession(graph, cfg, (s) => checkGraph(s, graph, new Map([["x", x]])));
+  });
+}
 test.run();

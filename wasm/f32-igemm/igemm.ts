@@ -7,7 +7,9 @@ import { f32_igemm_4x8 } from "./4x8-minmax-simd";
  * per tap), 4 taps, 5 indirection buffer (M*taps pointers), 6 packed weights,
  * 7 bias (padded to a multiple of 8), 8 output, 9 output pixel stride (bytes),
  * 10 relu, 11 MC (rows per M block, multiple of 4), 12 M blocks, 13 N chunks,
- * 14 panels per N chunk, 15 taps per K block, 16 channels per K block.
+ * 14 panels per N chunk, 15 taps per K block, 16 channels per K block,
+ * 17 input channel byte offset added to every row pointer (one group of a
+ * grouped convolution reads its channel slice of the input).
  *
  * Work is cut into (M block, N chunk) units that threads claim one at a time.
  * A unit walks K blocks (whole taps, or a channel range of one tap when cin is
@@ -32,6 +34,7 @@ export function igemmOp(op: usize): void {
   const panelsPerChunk = word(op, 14);
   const tapsPerBlock = word(op, 15);
   const chansPerBlock = word(op, 16);
+  const chanOff = ptr(op, 17);
 
   const panels = (N + 7) >> 3;
   const units = mBlocks * nChunks;
@@ -53,7 +56,7 @@ export function igemmOp(op: usize): void {
       const nt = min(tapsPerBlock, taps - t0);
       const c0 = (kb - tb * chanBlocks) * chansPerBlock;
       const kc = min(chansPerBlock, cin - c0);
-      const aOff = <usize>c0 << 2;
+      const aOff = (<usize>c0 << 2) + chanOff;
       const wOff = <usize>(t0 * cin + c0) << 5;
       const wTapSkip = <usize>(cin - kc) << 5;
       const first = kb == 0;

@@ -109,13 +109,23 @@ interface Window {
    * overhangs (never counted by an average).
    */
   extra: [number, number];
+  /** Conv only (other ops reject dilations other than 1). */
+  dilations: [number, number];
 }
 
 /** The sliding-window attributes shared by Conv, MaxPool and AveragePool, for an input of `size` (H, W). */
-function windowParams(n: NodeContext, size: [number, number], kernel: [number, number], ceilMode: boolean): Window {
+function windowParams(n: NodeContext, size: [number, number], kernel: [number, number], ceilMode: boolean, dilated = false): Window {
   const strides = pair(n, "strides", [1, 1]);
-  const dilations = n.ints("dilations");
-  if (dilations && dilations.some((d) => d !== 1)) n.unsupported("dilations", dilations, "only 1 is supported (the IR has no dilated windows)");
+  let dilations: [number, number] = [1, 1];
+  if (dilated) {
+    dilations = pair(n, "dilations", [1, 1]);
+    if (!dilations.every((d) => Number.isInteger(d) && d >= 1)) n.unsupported("dilations", dilations, "expected two positive integers");
+    // A dilated window spans (k - 1) * d + 1 pixels.
+    kernel = [(kernel[0] - 1) * dilations[0] + 1, (kernel[1] - 1) * dilations[1] + 1];
+  } else {
+    const d = n.ints("dilations");
+    if (d && d.some((v) => v !== 1)) n.unsupported("dilations", d, "only 1 is supported (the IR has no dilated pooling windows)");
+  }
   const autoPad = n.string("auto_pad", "NOTSET");
   let pads: Pads;
   switch (autoPad) {
@@ -159,7 +169,7 @@ function windowParams(n: NodeContext, size: [number, number], kernel: [number, n
     extra[0] = axis(size[0], pads.top, pads.bottom, kernel[0], strides[0]);
     extra[1] = axis(size[1], pads.left, pads.right, kernel[1], strides[1]);
   }
-  return { strides, pads, extra };
+  return { strides, pads, extra, dilations };
 }
 
 /** The pooling kernels read padding only within the window: each side must be smaller than it. */
@@ -379,11 +389,14 @@ export const OPS: Record<string, Converter> = {
     const w = n.constant(1);
     if (w.dims.length !== 4) n.fail(`weights have shape [${w.dims.join(",")}], expected [Cout,Cin,kH,kW]`);
     const group = n.int("group", 1);
-    if (group !== 1) n.unsupported("group", group, "only 1 is supported (the IR has no grouped or depthwise convolution)");
     const [cout, cin, kh, kw] = w.dims;
+    if (!Number.isInteger(group) || group < 1 || cout % group !== 0) {
+      n.unsupported("group", group, `expected a positive integer dividing the ${cout} output channels`);
+    }
     const shape = n.ints("kernel_shape");
     if (shape && (shape.length !== 2 || shape[0] !== kh || shape[1] !== kw)) n.unsupported("kernel_shape", shape, `the weights are ${kh}x${kw}`);
-    if (x.dims[0] !== cin) n.fail(`weights expect ${cin} input channels, the input is ${fmtDims(x.dims)}`);
+    // cin is the input channels per group.
+    if (x.dims[0] !== cin * group) n.fail(`weights expect ${cin * group} input channels (${group} group(s) of ${cin}), the input is ${fmtDims(x.dims)}`);
     const weights = n.weights(1);
     const bias = n.has(2) ? n.weights(2, [cout]) : null;
     // OIHW → HWIO.
@@ -395,7 +408,7 @@ export const OPS: Record<string, Converter> = {
         }
       }
     }
-    if (x.shape.length === 1 && isChannelAxis(x, 0)) {
+    if (x.shape.length === 1 && isChannelAxis(x, 0) && group === 1) {
       // A 1x1 convolution of a globally pooled [N,C,1,1] value is a dense layer on the pooled vector.
       const window = windowParams(n, [1, 1], [kh, kw], false);
       if (kh !== 1 || kw !== 1 || !isZero(window.pads)) n.fail("on a globally pooled [N,C,1,1] input only a 1x1 kernel without padding is supported");
@@ -404,10 +417,13 @@ export const OPS: Record<string, Converter> = {
     }
     requireImage(n, x);
     const { tensor, pending } = unpadded(n, x);
-    const window = windowParams(n, [x.shape[0], x.shape[1]], [kh, kw], false);
+    const window = windowParams(n, [x.shape[0], x.shape[1]], [kh, kw], false, true);
+    const [dh, dw] = window.dilations;
     const t = n.im.add({
       op: "conv2d", name: irName(n), inputs: [tensor], kernel, kernelShape: [kh, kw, cin, cout], bias,
       strides: window.strides, pads: addPads(window.pads, pending), activation: "linear",
+      ...(dh !== 1 || dw !== 1 ? { dilations: [dh, dw] as [number, number] } : {}),
+      ...(group !== 1 ? { groups: group } : {}),
     });
     n.set(imageAct(n.name, t, n.im.shapes.get(t)!));
   },

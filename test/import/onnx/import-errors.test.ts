@@ -51,11 +51,11 @@ const Attributes = suite("unsupported attribute values");
 
 const W = (g: GraphBuilder) => g.init("W", [4, 3, 3, 3]);
 const cases: [string, Uint8Array, string][] = [
-  ["Conv group", single("Conv", ["x", "W"], [attr.int("group", 3)], W), "node n (Conv): unsupported group 3: only 1 is supported (the IR has no grouped or depthwise convolution)"],
-  ["Conv dilations", single("Conv", ["x", "W"], [attr.ints("dilations", [2, 2])], W), "node n (Conv): unsupported dilations [2,2]: only 1 is supported (the IR has no dilated windows)"],
+  ["Conv group", single("Conv", ["x", "W"], [attr.int("group", 3)], W), "node n (Conv): unsupported group 3: expected a positive integer dividing the 4 output channels"],
+  ["Conv dilations", single("Conv", ["x", "W"], [attr.ints("dilations", [2, 2, 2])], W), "node n (Conv): unsupported dilations [2,2,2]: expected two positive integers (only 2-D windows are supported)"],
   ["Conv kernel_shape", single("Conv", ["x", "W"], [attr.ints("kernel_shape", [5, 5])], W), "node n (Conv): unsupported kernel_shape [5,5]: the weights are 3x3"],
   ["Conv auto_pad", single("Conv", ["x", "W"], [attr.string("auto_pad", "SAME")], W), 'node n (Conv): unsupported auto_pad "SAME": expected NOTSET, VALID, SAME_UPPER or SAME_LOWER'],
-  ["MaxPool dilations", single("MaxPool", ["x"], [attr.ints("kernel_shape", [2, 2]), attr.ints("dilations", [1, 2])]), "node n (MaxPool): unsupported dilations [1,2]: only 1 is supported (the IR has no dilated windows)"],
+  ["MaxPool dilations", single("MaxPool", ["x"], [attr.ints("kernel_shape", [2, 2]), attr.ints("dilations", [1, 2])]), "node n (MaxPool): unsupported dilations [1,2]: only 1 is supported (the IR has no dilated pooling windows)"],
   ["MaxPool pads as large as the window", single("MaxPool", ["x"], [attr.ints("kernel_shape", [2, 2]), attr.ints("pads", [2, 0, 0, 0])]), "node n (MaxPool): unsupported pads [2,0,0,0]: padding must be smaller than the 2x2 window"],
   ["AveragePool 3-D kernel", single("AveragePool", ["x"], [attr.ints("kernel_shape", [2, 2, 2])]), "node n (AveragePool): unsupported kernel_shape [2,2,2]: expected two positive integers (only 2-D windows are supported)"],
   ["Clip max 6 (ReLU6)", single("Clip", ["x", "lo", "hi"], [], (g) => { g.init("lo", [], [0]); g.init("hi", [], [6]); }), "node n (Clip): unsupported max 6: only Clip(0, ∞), i.e. ReLU, is supported: the IR has no clipped activation"],

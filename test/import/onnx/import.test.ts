@@ -182,6 +182,22 @@ Ops("Sigmoid and LogSoftmax: on an image (channel axis), after a Conv, and LogSo
   await compare(h.bytes([["x", [null, 3, 5, 5]]], [["y", [null, 3]]], 11), [2, 3, 5, 5]);
 });
 
+Ops("dilated, grouped and depthwise Conv: explicit and SAME_UPPER padding, strides, into the IR's dilations and groups", async () => {
+  const g = new GraphBuilder(rng(31));
+  const a = g.op("Conv", ["x", g.init("wa", [6, 4, 3, 3]), g.init("ba", [6])], [
+    attr.ints("kernel_shape", [3, 3]), attr.ints("dilations", [2, 3]), attr.ints("pads", [2, 1, 1, 3]),
+  ]);
+  const b = g.op("Conv", [a, g.init("wb", [9, 2, 3, 2])], [attr.int("group", 3), attr.ints("strides", [2, 1]), attr.string("auto_pad", "SAME_UPPER"), attr.ints("dilations", [1, 2])]);
+  const c = g.op("Conv", [b, g.init("wc", [18, 1, 3, 3]), g.init("bc", [18])], [attr.int("group", 9), attr.ints("pads", [1, 1, 1, 1]), attr.ints("strides", [2, 2])]);
+  g.op("Relu", [c], [], { out: "y" });
+  const bytes = g.bytes([["x", [null, 4, 11, 12]]], [["y", null]]);
+  await compare(bytes, [2, 4, 11, 12]);
+  const convs = importBytes(bytes).nodes.filter((n) => n.op === "conv2d");
+  assert.equal(convs.map((n) => n.op === "conv2d" && [n.dilations, n.groups, n.kernelShape]), [
+    [[2, 3], undefined, [3, 3, 4, 6]], [[1, 2], 3, [3, 2, 2, 9]], [undefined, 9, [3, 3, 1, 18]],
+  ]);
+});
+
 Ops("weights computed from initializers are folded: Transpose, Reshape by a Constant shape, Add, Mul, Cast, Identity", async () => {
   const g = new GraphBuilder(rng(13));
   const w = g.op("Reshape", [g.init("w_flat", [4 * 3 * 2 * 2]), g.op("Constant", [], [attr.tensor("value", rawI64("", [4], [4, 3, 2, 2]))])]);

@@ -105,17 +105,20 @@ function window(n: OnnxNode, H: number, W: number, k: [number, number]): Window 
 
 function conv(x: Tensor, w: Tensor, b: Tensor | undefined, n: OnnxNode): Tensor {
   const [N, C, H, W] = x.dims;
-  const [O, , kh, kw] = w.dims;
-  const { s, p, out } = window(n, H, W, [kh, kw]);
+  const [O, Cg, kh, kw] = w.dims;
+  const [dh, dw] = attr<number[]>(n, "dilations", [1, 1]);
+  const group = attr<number>(n, "group", 1);
+  const { s, p, out } = window(n, H, W, [(kh - 1) * dh + 1, (kw - 1) * dw + 1]);
   const [OH, OW] = out;
   const data = new Float64Array(N * O * OH * OW);
   for (let b0 = 0; b0 < N; b0++) for (let o = 0; o < O; o++) for (let oy = 0; oy < OH; oy++) for (let ox = 0; ox < OW; ox++) {
     let acc = b ? b.data[o] : 0;
-    for (let c = 0; c < C; c++) for (let ky = 0; ky < kh; ky++) for (let kx = 0; kx < kw; kx++) {
-      const iy = oy * s[0] - p[0] + ky;
-      const ix = ox * s[1] - p[1] + kx;
+    const c0 = Math.floor(o / (O / group)) * Cg;
+    for (let c = 0; c < Cg; c++) for (let ky = 0; ky < kh; ky++) for (let kx = 0; kx < kw; kx++) {
+      const iy = oy * s[0] - p[0] + ky * dh;
+      const ix = ox * s[1] - p[1] + kx * dw;
       if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
-      acc += x.data[((b0 * C + c) * H + iy) * W + ix] * w.data[((o * C + c) * kh + ky) * kw + kx];
+      acc += x.data[((b0 * C + c0 + c) * H + iy) * W + ix] * w.data[((o * Cg + c) * kh + ky) * kw + kx];
     }
     data[((b0 * O + o) * OH + oy) * OW + ox] = acc;
   }
