@@ -14,6 +14,7 @@ import { importTfjsLayers } from "../../src/import/tfjs-layers.js";
 import { readNsfwjsInceptionV3 } from "../../src/platform/node-files.js";
 import { createTfjsReference, type TfjsReference } from "../../src/reference/tfjs.js";
 import { createTfjsGraphReference } from "../../src/reference/tfjs-graph.js";
+import { rejects } from "../support.js";
 
 function rng(seed: number): () => number {
   let s = seed >>> 0;
@@ -28,16 +29,6 @@ function randomArray(n: number, r: () => number, scale = 1, offset = 0): Float32
 }
 
 const size = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
-
-async function rejects(promise: Promise<unknown>, pattern: RegExp): Promise<void> {
-  try {
-    await promise;
-  } catch (err) {
-    assert.match((err as Error).message, pattern);
-    return;
-  }
-  assert.unreachable(`expected a rejection matching ${pattern}`);
-}
 
 /** |got - want| <= tol * max(1, |want|) element-wise, no NaN. */
 function assertClose(got: ArrayLike<number>, want: ArrayLike<number>, what: string, tol = 1e-5): void {

@@ -3,6 +3,7 @@ import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { readNsfwjsInceptionV3 } from "../../src/platform/node-files.js";
 import { createTfjsReference, type TfjsModelArtifacts, type TfjsReference } from "../../src/reference/tfjs.js";
+import { rejects } from "../support.js";
 
 const SIDE = 299;
 const INPUT_SHAPE = [SIDE, SIDE, 3];
@@ -27,16 +28,6 @@ function maxAbsDiff(a: Float32Array, b: Float32Array): number {
   let max = 0;
   for (let i = 0; i < a.length; i++) max = Math.max(max, Math.abs(a[i]! - b[i]!));
   return max;
-}
-
-async function rejects(promise: Promise<unknown>, pattern: RegExp): Promise<void> {
-  try {
-    await promise;
-  } catch (err) {
-    assert.match((err as Error).message, pattern);
-    return;
-  }
-  assert.unreachable(`expected a rejection matching ${pattern}`);
 }
 
 function allFinite(a: Float32Array): boolean {

@@ -21,21 +21,12 @@ import type { Graph } from "../../src/graph/ir.js";
 import { importTfjsLayers } from "../../src/import/tfjs-layers.js";
 import { readNsfwjsInceptionV3 } from "../../src/platform/node-files.js";
 import { resolveSource } from "../../src/platform/node-source.js";
+import { rejects } from "../support.js";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const photo = (name: string) => join(ROOT, "fixtures", "images", name);
 const BLOCKS = ["stem", ...Array.from({ length: 11 }, (_, i) => `mixed${i}`), "head"];
 const RELAXED_1T: VerifyConfig[] = [{ build: "relaxed", threads: 1 }];
-
-async function rejects(promise: Promise<unknown>, pattern: RegExp): Promise<void> {
-  try {
-    await promise;
-  } catch (err) {
-    assert.match((err as Error).message, pattern);
-    return;
-  }
-  assert.unreachable(`expected a rejection matching ${pattern}`);
-}
 
 /** Runs the CLI from source; never rejects. */
 function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
