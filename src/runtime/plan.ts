@@ -107,7 +107,7 @@ function fail(node: Node, message: string): never {
  * and (M block, N chunk) units, enough of them for every thread to claim work
  * until the end of the step.
  */
-export function gemmBlocking(M: number, N: number, taps: number, cin: number, threads: number) {
+function gemmBlocking(M: number, N: number, taps: number, cin: number, threads: number) {
   let tapsPerBlock = Math.max(1, Math.floor(K_BLOCK / cin));
   let chansPerBlock = cin;
   if (cin > K_BLOCK) {

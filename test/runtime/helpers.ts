@@ -145,8 +145,8 @@ export function naiveGlobalAvgPool(x: T): T {
   return { B: x.B, shape: [C], data: y };
 }
 
-/** Softmax over the last axis, in float64 with the row max subtracted. */
-export function naiveSoftmax(x: T): T {
+/** Softmax (or log-softmax) over the last axis, in float64 with the row max subtracted. */
+function naiveRowSoftmax(x: T, log: boolean): T {
   const C = x.shape.at(-1)!;
   const y = new Float64Array(x.data.length);
   for (let r = 0; r < x.data.length / C; r++) {
@@ -154,23 +154,21 @@ export function naiveSoftmax(x: T): T {
     for (let j = 0; j < C; j++) m = Math.max(m, x.data[r * C + j]!);
     let sum = 0;
     for (let j = 0; j < C; j++) sum += Math.exp(x.data[r * C + j]! - m);
-    for (let j = 0; j < C; j++) y[r * C + j] = Math.exp(x.data[r * C + j]! - m) / sum;
+    for (let j = 0; j < C; j++) {
+      const z = x.data[r * C + j]! - m;
+      y[r * C + j] = log ? z - Math.log(sum) : Math.exp(z) / sum;
+    }
   }
   return { B: x.B, shape: [...x.shape], data: y };
 }
 
-/** LogSoftmax over the last axis, in float64: x - max - log(sum(exp(x - max))). */
+export function naiveSoftmax(x: T): T {
+  return naiveRowSoftmax(x, false);
+}
+
+/** x - max - log(sum(exp(x - max))). */
 export function naiveLogSoftmax(x: T): T {
-  const C = x.shape.at(-1)!;
-  const y = new Float64Array(x.data.length);
-  for (let r = 0; r < x.data.length / C; r++) {
-    let m = -Infinity;
-    for (let j = 0; j < C; j++) m = Math.max(m, x.data[r * C + j]!);
-    let sum = 0;
-    for (let j = 0; j < C; j++) sum += Math.exp(x.data[r * C + j]! - m);
-    for (let j = 0; j < C; j++) y[r * C + j] = x.data[r * C + j]! - m - Math.log(sum);
-  }
-  return { B: x.B, shape: [...x.shape], data: y };
+  return naiveRowSoftmax(x, true);
 }
 
 /** Logistic sigmoid in float64, by cases so neither branch overflows. */
