@@ -12,7 +12,7 @@
  */
 
 import { create, toBinary } from "@bufbuild/protobuf";
-import type { Graph, Node, Pads } from "../graph/ir.js";
+import { weightValues, type Graph, type Node, type Pads } from "../graph/ir.js";
 import { inferShapes } from "../graph/shapes.js";
 import {
   AttributeProtoSchema,
@@ -174,7 +174,7 @@ export function graphToOnnx(graph: Graph): Uint8Array {
       case "conv2d": {
         const [kh, kw, cin, cout] = node.kernelShape;
         if (node.kernel.length !== kh * kw * cin * cout) fail(node, `kernel has ${node.kernel.length} values, its shape needs ${kh * kw * cin * cout}`);
-        const w = weight(`${out}/W`, [cout, cin, kh, kw], hwioToOihw(node.kernel, node.kernelShape));
+        const w = weight(`${out}/W`, [cout, cin, kh, kw], hwioToOihw(weightValues(node.kernel), node.kernelShape));
         const b = node.bias ? [weight(`${out}/B`, [cout], node.bias)] : [];
         withActivation(node, "Conv", [x, w, ...b], dst, [
           { name: "kernel_shape", ints: [kh, kw] },
@@ -189,7 +189,7 @@ export function graphToOnnx(graph: Graph): Uint8Array {
         const [cin, cout] = node.kernelShape;
         if (node.kernel.length !== cin * cout) fail(node, `kernel has ${node.kernel.length} values, its shape needs ${cin * cout}`);
         // Gemm computes A·B + C with B [K, N] when transB = 0: our [in, out] kernel as is.
-        const w = weight(`${out}/W`, [cin, cout], node.kernel);
+        const w = weight(`${out}/W`, [cin, cout], weightValues(node.kernel));
         const b = node.bias ? [weight(`${out}/B`, [cout], node.bias)] : [];
         withActivation(node, "Gemm", [x, w, ...b], dst, [
           { name: "transA", int: 0 },

@@ -10,6 +10,48 @@
 
 export type Activation = "linear" | "relu";
 
+/**
+ * A convolution's or dense layer's kernel values: an array, or values decoded
+ * on request. Importers hand out deferred kernels (decoded from the file's
+ * bytes) and batchnorm folding defers its scaling, so a load decodes,
+ * scales and packs one layer at a time instead of holding every layer's
+ * float32 copy at once. Read them with `weightValues`.
+ */
+export type Weights = Float32Array | DeferredWeights;
+
+export interface DeferredWeights {
+  readonly length: number;
+  /** Computes the values into a new array, on every call: the caller owns it. */
+  decode(): Float32Array;
+}
+
+/** The values of `w`, not to be modified (a graph's own array is returned as is). */
+export function weightValues(w: Weights): Float32Array {
+  return w instanceof Float32Array ? w : w.decode();
+}
+
+/** The values of `w` in an array the caller owns and may modify. */
+export function ownedWeightValues(w: Weights): Float32Array {
+  return w instanceof Float32Array ? w.slice() : w.decode();
+}
+
+/**
+ * `kernel` with output channel c (the last axis, `channels` long) multiplied
+ * by `scale[c]`, deferred until read.
+ */
+export function scaledWeights(kernel: Weights, scale: ArrayLike<number>, channels: number): DeferredWeights {
+  return {
+    length: kernel.length,
+    decode() {
+      const values = ownedWeightValues(kernel);
+      for (let row = 0; row < values.length; row += channels) {
+        for (let c = 0; c < channels; c++) values[row + c] = values[row + c]! * scale[c]!;
+      }
+      return values;
+    },
+  };
+}
+
 /** Explicit padding in pixels. */
 export interface Pads {
   top: number;
@@ -38,7 +80,7 @@ export interface Conv2DNode extends NodeBase {
    * Output channel o of group g = floor(o / (cout/groups)) reads input channels
    * [g*cin/groups, (g+1)*cin/groups).
    */
-  kernel: Float32Array;
+  kernel: Weights;
   /** The third entry is the input channels per group (cin/groups). */
   kernelShape: [kh: number, kw: number, cin: number, cout: number];
   /** Per-output-channel bias, length cout, or null for none. */
@@ -104,7 +146,7 @@ export interface FlattenNode extends NodeBase {
 export interface DenseNode extends NodeBase {
   op: "dense";
   /** Kernel [in][out], length in*out. */
-  kernel: Float32Array;
+  kernel: Weights;
   kernelShape: [cin: number, cout: number];
   bias: Float32Array | null;
   activation: Activation;

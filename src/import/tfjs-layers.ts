@@ -12,7 +12,7 @@
 import type { Activation, DenseNode, Graph, GraphMetadata, Node, Normalization, Pads } from "../graph/ir.js";
 import { outputShape } from "../graph/shapes.js";
 import { parseKerasTopology, type KerasLayer } from "./keras-topology.js";
-import { WeightStore, type WeightsGroup } from "./tfjs-weights.js";
+import { WeightStore, type Weight, type WeightsGroup } from "./tfjs-weights.js";
 
 export type { WeightSpec, WeightQuantization, WeightsGroup } from "./tfjs-weights.js";
 
@@ -21,7 +21,10 @@ export interface TfjsLayersArtifacts {
   modelTopology: unknown;
   /** model.json's `weightsManifest`. */
   weightsManifest: WeightsGroup[];
-  /** All groups' shard bytes concatenated in manifest order. Never mutated or aliased. */
+  /**
+   * All groups' shard bytes concatenated in manifest order. Never mutated;
+   * read until the model is loaded (kernels are decoded while they are packed).
+   */
   weightData: Uint8Array;
 }
 
@@ -99,14 +102,22 @@ class LayerContext {
     return shape;
   }
 
-  /** A weight of this layer, checked against the shape the config implies. */
+  /** A weight of this layer, checked against the shape the config implies, decoded. */
   weight(weight: string, expected: number[]): Float32Array {
+    return this.kernel(weight, expected).decode();
+  }
+
+  /**
+   * A kernel of this layer, checked like `weight` but decoded only when read
+   * (at packing), so an import holds no float32 copy of the big tensors.
+   */
+  kernel(weight: string, expected: number[]): Weight {
     const found = this.builder.weights.get(this.layer.name, weight);
     if (!found) this.fail(`missing weight ${this.layer.name}/${weight} in the weights manifest`);
     if (!sameShape(found.shape, expected)) {
       this.fail(`weight ${found.name} has shape ${fmt(found.shape)}, expected ${fmt(expected)}`);
     }
-    return found.values;
+    return found;
   }
 
   positiveInt(attribute: string, fallback?: number): number {
@@ -231,7 +242,7 @@ const CONVERTERS: Record<string, Converter> = {
       op: "conv2d",
       name: ctx.name,
       inputs: ctx.layer.inputs,
-      kernel: ctx.weight("kernel", [kh, kw, cin / groups, filters]),
+      kernel: ctx.kernel("kernel", [kh, kw, cin / groups, filters]),
       kernelShape: [kh, kw, cin / groups, filters],
       bias: ctx.bool("use_bias", true) ? ctx.weight("bias", [filters]) : null,
       strides,
@@ -316,7 +327,7 @@ const CONVERTERS: Record<string, Converter> = {
     const dense: Omit<DenseNode, "name" | "activation"> = {
       op: "dense",
       inputs: ctx.layer.inputs,
-      kernel: ctx.weight("kernel", [cin, units]),
+      kernel: ctx.kernel("kernel", [cin, units]),
       kernelShape: [cin, units],
       bias: ctx.bool("use_bias", true) ? ctx.weight("bias", [units]) : null,
     };
@@ -388,6 +399,11 @@ function embeddingTensor(nodes: readonly Node[], shapes: ReadonlyMap<string, num
   return embedding;
 }
 
+/**
+ * The graph of a tfjs layers model. Small weights are decoded now; conv and
+ * dense kernels are deferred (decoded from `artifacts.weightData` when read),
+ * so the graph is valid while those bytes are unchanged.
+ */
 export function importTfjsLayers(artifacts: TfjsLayersArtifacts, opts: ImportTfjsLayersOptions = {}): Graph {
   const source = opts.source ?? "tfjs layers model";
   const model = parseKerasTopology(artifacts.modelTopology, source);

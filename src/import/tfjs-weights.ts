@@ -3,6 +3,7 @@
  * concatenated shard bytes, and how to decode it into float32.
  */
 
+import type { DeferredWeights } from "../graph/ir.js";
 import { halfToFloat } from "./float16.js";
 
 /** Storage quantization of one manifest tensor (tfjs `quantize_*` converter options). */
@@ -31,11 +32,14 @@ export interface WeightsGroup {
   weights: WeightSpec[];
 }
 
-/** A decoded weight tensor, freshly allocated. */
-export interface Weight {
+/**
+ * A weight tensor of the manifest, decoded into a new float32 array on each
+ * `decode()`. It reads the weight bytes given to the store, so it is valid
+ * while they are unchanged: an import holds it only until packing.
+ */
+export interface Weight extends DeferredWeights {
   name: string;
   shape: number[];
-  values: Float32Array;
 }
 
 /** How the elements of one tensor are stored. */
@@ -152,8 +156,8 @@ export class WeightStore {
         `${this.source}: layer ${layer}: weight ${weight} is ambiguous, the manifest has ${matches.map((e) => e.name).join(", ")}`,
       );
     }
-    const entry = matches[0];
-    return { name: entry.name, shape: [...entry.shape], values: this.decode(entry) };
+    const entry = matches[0]!;
+    return { name: entry.name, shape: [...entry.shape], length: entry.count, decode: () => this.decode(entry) };
   }
 
   private decode({ storage, offset, count }: Entry): Float32Array {

@@ -1,4 +1,4 @@
-import type { BatchNormNode, Graph } from "../graph/ir.js";
+import { scaledWeights, type BatchNormNode, type Graph } from "../graph/ir.js";
 import { mergeProducers } from "./merge.js";
 
 /** Per-channel scale and shift equivalent to a BatchNormalization at inference. */
@@ -20,15 +20,15 @@ export function batchNormAffine(bn: BatchNormNode): { scale: Float32Array; shift
  * W'[..., co] = W[..., co] * s[co], b'[co] = b[co] * s[co] + shift[co].
  * Only when the convolution's output is read by that BN alone and is not a
  * kept tensor, and before any activation. The folded node takes the BN's
- * name. New weight arrays are made: the importer's are never modified.
+ * name. Its kernel is scaled when read (at packing, one layer at a time), so
+ * folding allocates no kernel-sized array; the importer's are never modified.
  */
 export function foldBatchNorm(graph: Graph, keep: ReadonlySet<string>): Graph {
   return mergeProducers(graph, keep, (bn, conv) => {
     if (bn.op !== "batchnorm" || conv.op !== "conv2d" || conv.activation !== "linear") return null;
     const { scale, shift } = batchNormAffine(bn);
     const cout = conv.kernelShape[3];
-    const kernel = new Float32Array(conv.kernel.length);
-    for (let i = 0; i < kernel.length; i++) kernel[i] = conv.kernel[i]! * scale[i % cout]!;
+    const kernel = scaledWeights(conv.kernel, scale, cout);
     const bias = new Float32Array(cout);
     for (let c = 0; c < cout; c++) bias[c] = (conv.bias ? conv.bias[c]! * scale[c]! : 0) + shift[c]!;
     return { ...conv, name: bn.name, kernel, bias };

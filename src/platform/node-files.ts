@@ -132,7 +132,12 @@ export async function readTfjsLayersModelFile(path: string): Promise<TfjsLayersA
     }
   }
 
-  // One fresh buffer: the importer reads it in place, and no Buffer pool memory leaks out.
+  // A shard that owns its whole buffer is used as is (no second copy of the
+  // weights at load); otherwise one fresh buffer, so no Buffer pool memory leaks out.
+  const only = shards.length === 1 ? shards[0]! : undefined;
+  if (only && only.byteOffset === 0 && only.buffer.byteLength === only.byteLength) {
+    return { modelTopology: model.modelTopology, weightsManifest, weightData: new Uint8Array(only.buffer, 0, only.byteLength) };
+  }
   const weightData = new Uint8Array(shards.reduce((n, s) => n + s.byteLength, 0));
   let offset = 0;
   for (const shard of shards) {

@@ -10,7 +10,7 @@
  * (tfjs-engine.ts); it does not need tfjs-layers.
  */
 import * as tf from "@tensorflow/tfjs-core";
-import type { Graph, InputNode, Node, Pads, PoolNode } from "../graph/ir.js";
+import { weightValues, type Graph, type InputNode, type Node, type Pads, type PoolNode } from "../graph/ir.js";
 import { inferShapes } from "../graph/shapes.js";
 import {
   assertSingleTfjsCore, batchSize, readOutputs, withBackend, type TfjsReference, type TfjsReferenceOptions,
@@ -79,7 +79,7 @@ function compileNode(node: Exclude<Node, InputNode>, shapes: ReadonlyMap<string,
   const inShape = shapes.get(node.inputs[0]!)!;
   switch (node.op) {
     case "conv2d": {
-      const filter = constant(tf.tensor4d(node.kernel, node.kernelShape));
+      const filter = constant(tf.tensor4d(weightValues(node.kernel), node.kernelShape));
       const bias = node.bias && constant(tf.tensor1d(node.bias));
       const dilations = node.dilations ?? [1, 1];
       const groups = node.groups ?? 1;
@@ -147,7 +147,7 @@ function compileNode(node: Exclude<Node, InputNode>, shapes: ReadonlyMap<string,
       // tfjs tensors are row-major NHWC, the IR's flatten order.
       return ([x]) => tf.reshape(x!, [x!.shape[0], -1]);
     case "dense": {
-      const kernel = constant(tf.tensor2d(node.kernel, node.kernelShape));
+      const kernel = constant(tf.tensor2d(weightValues(node.kernel), node.kernelShape));
       const bias = node.bias && constant(tf.tensor1d(node.bias));
       return ([x]) => {
         const product = tf.matMul(x as tf.Tensor2D, kernel);

@@ -1,4 +1,4 @@
-import { convGroups, type Conv2DNode, type DenseNode, type Graph } from "../graph/ir.js";
+import { convGroups, weightValues, type Conv2DNode, type DenseNode, type Graph } from "../graph/ir.js";
 import { batchNormAffine } from "../passes/fold-batchnorm.js";
 import { alignUp } from "./arena.js";
 import { usesWinograd, winogradKernel } from "./winograd.js";
@@ -25,7 +25,8 @@ const REGION_ALIGN = 64;
 
 /**
  * K x N row-major matrix (HWIO kernels flattened are exactly that) to 8-column
- * panels; `col0` and `rowStride` select N columns of a wider matrix (one group's).
+ * panels, padding columns past N written as zeros; `col0` and `rowStride`
+ * select N columns of a wider matrix (one group's).
  */
 function packPanels(dst: Float32Array, at: number, src: Float32Array, K: number, N: number, col0 = 0, rowStride = N): void {
   const panels = Math.ceil(N / 8);
@@ -33,12 +34,18 @@ function packPanels(dst: Float32Array, at: number, src: Float32Array, K: number,
     const n0 = p * 8;
     const width = Math.min(8, N - n0);
     let o = at + p * K * 8;
-    for (let k = 0; k < K; k++, o += 8) {
-      const row = k * rowStride + col0 + n0;
+    let row = col0 + n0;
+    for (let k = 0; k < K; k++, o += 8, row += rowStride) {
       for (let j = 0; j < width; j++) dst[o + j] = src[row + j]!;
-      // Padding columns stay zero: the region is zero-filled before packing.
+      for (let j = width; j < 8; j++) dst[o + j] = 0;
     }
   }
+}
+
+/** `count` bias floats at `at`, zero where `bias` (if any) has no value. */
+function writeBias(dst: Float32Array, at: number, count: number, bias: Float32Array | null): void {
+  dst.fill(0, at, at + count);
+  if (bias) dst.set(bias, at);
 }
 
 /** One group's GEMM: K = taps x input channels per group, N = output channels per group. */
@@ -100,10 +107,14 @@ export function layoutWeights(graph: Graph, winograd: WinogradChoice, shapes?: M
 
 /**
  * Packs every node's constants into `memory`, with the weight region starting at byte `base`.
+ * Each node's kernel is read (decoded, if deferred) once and dropped before
+ * the next, so packing holds at most one layer's values besides `memory`.
+ * Every float a kernel reads is written, padding included; the alignment gaps
+ * between entries are not, so callers pass fresh (zeroed) memory, which keeps
+ * .iwm files deterministic.
  * .iwm files store this region as is: a change to the packing must bump IWM_VERSION (src/format/iwm.ts).
  */
 export function packWeights(graph: Graph, layout: WeightLayout, winograd: WinogradChoice, memory: ArrayBufferLike, base: number): void {
-  new Uint8Array(memory, base, layout.bytes).fill(0);
   const f32 = new Float32Array(memory);
   for (const node of graph.nodes) {
     const entry = layout.entries.get(node.name);
@@ -114,18 +125,19 @@ export function packWeights(graph: Graph, layout: WeightLayout, winograd: Winogr
       const [, , cin, cout] = node.kernelShape;
       const matrixFloats = Math.ceil(cout / 8) * cin * 8;
       winogradKernel(node).forEach((u, xi) => packPanels(f32, w + xi * matrixFloats, u, cin, cout));
-      if (node.bias) f32.set(node.bias, b);
+      writeBias(f32, b, Math.ceil(cout / 8) * 8, node.bias);
     } else if (node.op === "conv2d" || node.op === "dense") {
       const { K, N, groups } = gemmShape(node);
       const panels = Math.ceil(N / 8);
+      const kernel = weightValues(node.kernel);
       for (let g = 0; g < groups; g++) {
-        packPanels(f32, w + g * panels * K * 8, node.kernel, K, N, g * N, N * groups);
-        if (node.bias) f32.set(node.bias.subarray(g * N, (g + 1) * N), b + g * panels * 8);
+        packPanels(f32, w + g * panels * K * 8, kernel, K, N, g * N, N * groups);
+        writeBias(f32, b + g * panels * 8, panels * 8, node.bias && node.bias.subarray(g * N, (g + 1) * N));
       }
     } else if (node.op === "batchnorm") {
       const { scale, shift } = batchNormAffine(node);
-      f32.set(scale, w);
-      f32.set(shift, b);
+      writeBias(f32, w, alignUp(scale.length, 4), scale);
+      writeBias(f32, b, alignUp(shift.length, 4), shift);
     }
   }
 }

@@ -1,4 +1,4 @@
-import { convDilations, convGroups, type Conv2DNode } from "../graph/ir.js";
+import { convDilations, convGroups, weightValues, type Conv2DNode } from "../graph/ir.js";
 
 /**
  * Winograd F(2x2, 3x3) for 3x3 stride-1 convolutions (wasm/f32-winograd):
@@ -24,7 +24,7 @@ export function usesWinograd(node: Conv2DNode, outShape: readonly number[]): boo
  */
 export function winogradKernel(node: Conv2DNode): Float32Array[] {
   const [, , cin, cout] = node.kernelShape;
-  const k = node.kernel;
+  const k = weightValues(node.kernel);
   const u = Array.from({ length: 16 }, () => new Float32Array(cin * cout));
   const g = new Float64Array(9);
   const t = new Float64Array(12); // G g: 4x3

@@ -13,7 +13,7 @@ import { iwmBytes } from "../../src/format/file.js";
 import { floatToHalf } from "../../src/format/half.js";
 import { convertToIwm, isIwm, readIwm } from "../../src/format/iwm.js";
 import { segmentsOf, type WeightStorage } from "../../src/format/storage.js";
-import type { Graph } from "../../src/graph/ir.js";
+import { weightValues, type Graph } from "../../src/graph/ir.js";
 import { halfToFloat } from "../../src/import/float16.js";
 import { loadModel } from "../../src/index.js";
 import { nodePlatform } from "../../src/platform/node.js";
@@ -29,7 +29,7 @@ function unevenGraph(): Graph {
   const nodes = g.nodes.map((n) => {
     if (n.op !== "conv2d" && n.op !== "dense") return n;
     const cout = n.kernelShape.at(-1)!;
-    return { ...n, kernel: n.kernel.map((v, i) => v * 10 ** ((i % cout) % 3)) };
+    return { ...n, kernel: weightValues(n.kernel).map((v, i) => v * 10 ** ((i % cout) % 3)) };
   });
   return { ...g, nodes };
 }
@@ -137,7 +137,7 @@ region("int8: every weight within half a step of its own column's scale; padding
 region("weights f16 or int8 cannot hold are refused at conversion, naming the node", () => {
   const withWeight = (value: number): Graph => {
     const g = tinyGraph();
-    return { ...g, nodes: g.nodes.map((n) => (n.name === "fc2" && n.op === "dense" ? { ...n, kernel: n.kernel.map((v, i) => (i === 4 ? value : v)) } : n)) };
+    return { ...g, nodes: g.nodes.map((n) => (n.name === "fc2" && n.op === "dense" ? { ...n, kernel: weightValues(n.kernel).map((v, i) => (i === 4 ? value : v)) } : n)) };
   };
   assert.throws(() => convertToIwm(withWeight(70000), { weights: "f16" }), /^node fc2: weight 70000 is beyond the float16 range \(±65504\); store f32 or int8 weights$/);
   assert.throws(() => convertToIwm(withWeight(NaN), { weights: "int8" }), /^node fc2: weights that are not finite numbers cannot be stored as int8$/);

@@ -9,7 +9,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import type { Graph, Node, Pads } from "../../src/graph/ir.js";
+import { weightValues, type Graph, type Node, type Pads } from "../../src/graph/ir.js";
 import { importTfjsLayers } from "../../src/import/tfjs-layers.js";
 import { readNsfwjsInceptionV3 } from "../../src/platform/node-files.js";
 import { createTfjsReference, type TfjsReference } from "../../src/reference/tfjs.js";
@@ -53,6 +53,7 @@ interface T {
 function naiveConv(x: T, n: Node & { op: "conv2d" }, B: number): T {
   const [H, W, C] = x.shape as [number, number, number];
   const [kh, kw, cinG, cout] = n.kernelShape;
+  const kernel = weightValues(n.kernel);
   const [sh, sw] = n.strides;
   const [dh, dw] = n.dilations ?? [1, 1];
   const coutG = cout / (n.groups ?? 1);
@@ -66,7 +67,7 @@ function naiveConv(x: T, n: Node & { op: "conv2d" }, B: number): T {
     for (let ky = 0; ky < kh; ky++) for (let kx = 0; kx < kw; kx++) {
       const iy = oy * sh - p.top + ky * dh, ix = ox * sw - p.left + kx * dw;
       if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
-      for (let ci = 0; ci < cinG; ci++) acc += x.data[((b * H + iy) * W + ix) * C + c0 + ci]! * n.kernel[((ky * kw + kx) * cinG + ci) * cout + co]!;
+      for (let ci = 0; ci < cinG; ci++) acc += x.data[((b * H + iy) * W + ix) * C + c0 + ci]! * kernel[((ky * kw + kx) * cinG + ci) * cout + co]!;
     }
     y[((b * OH + oy) * OW + ox) * cout + co] = n.activation === "relu" ? Math.max(0, acc) : acc;
   }
@@ -143,11 +144,12 @@ function naiveNode(n: Node, xs: T[], B: number): T {
       return { shape: [size(x.shape)], data: x.data };
     case "dense": {
       const [cin, cout] = n.kernelShape;
+      const kernel = weightValues(n.kernel);
       return {
         shape: [cout],
         data: rows(x, cin, (r) => Array.from({ length: cout }, (_, o) => {
           let acc = n.bias ? n.bias[o]! : 0;
-          for (let i = 0; i < cin; i++) acc += r[i]! * n.kernel[i * cout + o]!;
+          for (let i = 0; i < cin; i++) acc += r[i]! * kernel[i * cout + o]!;
           return n.activation === "relu" ? Math.max(0, acc) : acc;
         })),
       };

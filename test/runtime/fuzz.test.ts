@@ -47,7 +47,8 @@ function randomGraph(seed: number): { graph: Graph; inputs: Map<string, T>; keep
       // Scale weights down so values stay O(1) through deep chains.
       const c = n as Extract<Node, { op: "conv2d" }>;
       const s = 1 / Math.sqrt(k[0] * k[1] * src.C);
-      for (let j = 0; j < c.kernel.length; j++) c.kernel[j] = c.kernel[j]! * s * 2;
+      const kernel = c.kernel as Float32Array;
+      for (let j = 0; j < kernel.length; j++) kernel[j] = kernel[j]! * s * 2;
       nodes.push(n);
       const OH = Math.floor((src.H + c.pads.top + c.pads.bottom - k[0]) / stride) + 1;
       const OW = Math.floor((src.W + c.pads.left + c.pads.right - k[1]) / stride) + 1;
@@ -108,7 +109,8 @@ function randomGraph(seed: number): { graph: Graph; inputs: Map<string, T>; keep
       if (kind <= 1) {
         const N = int(1, 12);
         const d = dense(name, src.name, r, src.C, N, { relu: r() < 0.3, bias: r() < 0.7 }) as Extract<Node, { op: "dense" }>;
-        for (let j = 0; j < d.kernel.length; j++) d.kernel[j] = (d.kernel[j]! * 2) / Math.sqrt(src.C);
+        const kernel = d.kernel as Float32Array;
+        for (let j = 0; j < kernel.length; j++) kernel[j] = (kernel[j]! * 2) / Math.sqrt(src.C);
         nodes.push(d);
         flats.push({ name, C: N });
       } else if (kind === 2) {

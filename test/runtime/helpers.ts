@@ -6,7 +6,7 @@
  * an *unoptimized* graph node by node with them.
  */
 import * as assert from "uvu/assert";
-import type { Graph, Node, Pads } from "../../src/graph/ir.js";
+import { weightValues, type Graph, type Node, type Pads } from "../../src/graph/ir.js";
 import { nodePlatform } from "../../src/platform/node.js";
 import { Session } from "../../src/runtime/session.js";
 
@@ -245,7 +245,7 @@ export function naiveRun(graph: Graph, inputs: Map<string, T>): Map<string, T> {
         assert.equal(y.shape, node.shape, `naiveRun: input ${node.name} shape`);
         break;
       case "conv2d":
-        y = naiveConv(x, node.kernel, node.kernelShape, node.bias, node.strides, node.pads, node.activation === "relu",
+        y = naiveConv(x, weightValues(node.kernel), node.kernelShape, node.bias, node.strides, node.pads, node.activation === "relu",
           node.dilations, node.groups);
         break;
       case "maxpool":
@@ -271,7 +271,7 @@ export function naiveRun(graph: Graph, inputs: Map<string, T>): Map<string, T> {
         y = naiveRelu(x);
         break;
       case "dense":
-        y = naiveDense(x, node.kernel, node.kernelShape, node.bias, node.activation === "relu");
+        y = naiveDense(x, weightValues(node.kernel), node.kernelShape, node.bias, node.activation === "relu");
         break;
       case "concat":
         y = naiveConcat(node.inputs.map(get));

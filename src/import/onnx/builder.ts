@@ -4,7 +4,7 @@
  * per-node view the op converters in ops.ts work through.
  */
 
-import type { BatchNormNode, Node, Pads } from "../../graph/ir.js";
+import { scaledWeights, type BatchNormNode, type Node, type Pads } from "../../graph/ir.js";
 import { outputShape } from "../../graph/shapes.js";
 import { constFromTensor, FLOAT_TYPES, type Const } from "./constant.js";
 import type { OnnxAttribute, OnnxNode, OnnxTensor } from "./model.js";
@@ -172,7 +172,7 @@ export class Importer {
       const producer = this.node(tensor)!;
       if (act.exclusive && this.uses(act.name) === 1 && (producer.op === "conv2d" || producer.op === "dense") && producer.activation === "linear") {
         const cout = k;
-        const kernel = Float32Array.from(producer.kernel, (w, i) => w * scale[i % cout]);
+        const kernel = scaledWeights(producer.kernel, scale, cout);
         const bias = Float32Array.from(scale, (s, c) => (producer.bias ? producer.bias[c] * s : 0) + shift[c]);
         this.replace({ ...producer, kernel, bias });
         return tensor;
