@@ -3,7 +3,7 @@
 // bundles src/ with esbuild into dist/ and writes type declarations (which
 // type-checks src/). `node build.mjs --kernels` stops after the kernels.
 import { execFile } from "node:child_process";
-import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { promisify } from "node:util";
 import * as esbuild from "esbuild";
 
@@ -33,12 +33,15 @@ async function buildKernels() {
 }
 
 async function bundle() {
+  // Chunk names carry content hashes: drop the previous build's.
+  await rm("dist/chunks", { recursive: true, force: true });
   await esbuild.build({
     entryPoints: { index: "src/index.ts", cli: "src/cli/main.ts" },
     outdir: "dist",
     bundle: true,
     // verify's TensorFlow.js reference goes in its own chunk, loaded only by `verify`,
-    // so classify works without the optional tfjs peers installed.
+    // so classify works without the optional tfjs peers installed; the ONNX
+    // parser and importer too, loaded only for ONNX models (a faster import).
     splitting: true,
     chunkNames: "chunks/[name]-[hash]",
     format: "esm",

@@ -1,7 +1,6 @@
 import type { IwmFile } from "../format/file.js";
 import { readIwm } from "../format/iwm.js";
 import type { Graph, Normalization } from "../graph/ir.js";
-import { importOnnx } from "../import/onnx/import.js";
 import type { OnnxModel } from "../import/onnx/model.js";
 import { importTfjsLayers, type TfjsLayersArtifacts } from "../import/tfjs-layers.js";
 import type { Platform } from "../platform/types.js";
@@ -62,19 +61,24 @@ function checkOptions(opts: LoadOptions, platform: Platform): number {
   return threads;
 }
 
-/** Imports a resolved source into the graph IR (no wasm involved). */
-export function importGraph(resolved: ResolvedSource): Graph {
+/**
+ * Imports a resolved source into the graph IR (no wasm involved). The ONNX
+ * importer is imported on first use: loading other models skips its code.
+ */
+export async function importGraph(resolved: ResolvedSource): Promise<Graph> {
   if (resolved.kind === "iwm") {
     throw new Error(`${resolved.source} is an .iwm file: its graph is already optimized and its weights packed, so it loads with loadModel but cannot be imported or converted again`);
   }
   const opts = { source: resolved.source, labels: resolved.labels, normalization: resolved.normalization };
-  return resolved.kind === "onnx" ? importOnnx(resolved.model, opts) : importTfjsLayers(resolved.artifacts, opts);
+  if (resolved.kind === "tfjs-layers") return importTfjsLayers(resolved.artifacts, opts);
+  const { importOnnx } = await import("../import/onnx/import.js");
+  return importOnnx(resolved.model, opts);
 }
 
 /** Builds a Model from an already resolved source; platform entry points call this. */
 export async function loadResolved(resolved: ResolvedSource, opts: LoadOptions, platform: Platform): Promise<Model> {
   if (resolved.kind === "iwm") return loadIwm(resolved.file, opts, platform);
-  return loadGraph(importGraph(resolved), opts, platform);
+  return loadGraph(await importGraph(resolved), opts, platform);
 }
 
 /** Builds a Model from an imported graph (not modified, so one graph can back several models). */

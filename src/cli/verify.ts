@@ -93,7 +93,7 @@ async function createReference(resolved: ResolvedSource, graph: Graph): Promise<
 export async function verify(resolved: ResolvedSource, opts: VerifyOptions): Promise<VerifyReport> {
   const tolerance = opts.tolerance ?? 1e-4;
   if (opts.images.length === 0) throw new Error("verify needs at least one image");
-  const graph = importGraph(resolved);
+  const graph = await importGraph(resolved);
   const normalization = opts.normalization ?? graph.metadata.normalization;
   if (!normalization) {
     throw new Error(

@@ -21,18 +21,31 @@ export type Weights = Float32Array | DeferredWeights;
 
 export interface DeferredWeights {
   readonly length: number;
-  /** Computes the values into a new array, on every call: the caller owns it. */
-  decode(): Float32Array;
+  /**
+   * Computes the values, on every call, into the first `length` floats of
+   * `into` when given (returning that view), else into a new array: either
+   * way the caller owns them.
+   */
+  decode(into?: Float32Array): Float32Array;
 }
 
-/** The values of `w`, not to be modified (a graph's own array is returned as is). */
-export function weightValues(w: Weights): Float32Array {
-  return w instanceof Float32Array ? w : w.decode();
+/**
+ * The values of `w`, not to be modified (a graph's own array is returned as
+ * is). Deferred values are decoded into `scratch` when given (at least
+ * `w.length` floats), which a caller reading many kernels reuses, so a
+ * load neither allocates nor page-faults a new array per layer.
+ */
+export function weightValues(w: Weights, scratch?: Float32Array): Float32Array {
+  return w instanceof Float32Array ? w : w.decode(scratch);
 }
 
-/** The values of `w` in an array the caller owns and may modify. */
-export function ownedWeightValues(w: Weights): Float32Array {
-  return w instanceof Float32Array ? w.slice() : w.decode();
+/** The values of `w` in an array the caller owns and may modify: `into` (as in `decode`) or a new one. */
+export function ownedWeightValues(w: Weights, into?: Float32Array): Float32Array {
+  if (!(w instanceof Float32Array)) return w.decode(into);
+  if (!into) return w.slice();
+  const values = into.subarray(0, w.length);
+  values.set(w);
+  return values;
 }
 
 /**
@@ -42,8 +55,8 @@ export function ownedWeightValues(w: Weights): Float32Array {
 export function scaledWeights(kernel: Weights, scale: ArrayLike<number>, channels: number): DeferredWeights {
   return {
     length: kernel.length,
-    decode() {
-      const values = ownedWeightValues(kernel);
+    decode(into) {
+      const values = ownedWeightValues(kernel, into);
       for (let row = 0; row < values.length; row += channels) {
         for (let c = 0; c < channels; c++) values[row + c] = values[row + c]! * scale[c]!;
       }

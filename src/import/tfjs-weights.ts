@@ -157,12 +157,12 @@ export class WeightStore {
       );
     }
     const entry = matches[0]!;
-    return { name: entry.name, shape: [...entry.shape], length: entry.count, decode: () => this.decode(entry) };
+    return { name: entry.name, shape: [...entry.shape], length: entry.count, decode: (into) => this.decode(entry, into) };
   }
 
-  private decode({ storage, offset, count }: Entry): Float32Array {
+  private decode({ storage, offset, count }: Entry, into?: Float32Array): Float32Array {
     const view = this.view;
-    const out = new Float32Array(count);
+    const out = into ? into.subarray(0, count) : new Float32Array(count);
     switch (storage.dtype) {
       case "float32":
         for (let i = 0; i < count; i++) out[i] = view.getFloat32(offset + 4 * i, true);
@@ -173,9 +173,12 @@ export class WeightStore {
       case "float16":
         for (let i = 0; i < count; i++) out[i] = halfToFloat(view.getUint16(offset + 2 * i, true));
         break;
-      case "uint8":
-        for (let i = 0; i < count; i++) out[i] = storage.min + view.getUint8(offset + i) * storage.scale;
+      case "uint8": {
+        const bytes = new Uint8Array(view.buffer, view.byteOffset + offset, count);
+        const { min, scale } = storage;
+        for (let i = 0; i < count; i++) out[i] = min + bytes[i]! * scale;
         break;
+      }
       case "uint16":
         for (let i = 0; i < count; i++) out[i] = storage.min + view.getUint16(offset + 2 * i, true) * storage.scale;
         break;

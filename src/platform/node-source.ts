@@ -4,7 +4,6 @@ import { dirname, join } from "node:path";
 import type { ResolvedSource } from "../api/load.js";
 import { iwmBytes, type IwmFile } from "../format/file.js";
 import { isIwm } from "../format/iwm.js";
-import { parseOnnx } from "../import/onnx/model.js";
 import type { TfjsLayersArtifacts } from "../import/tfjs-layers.js";
 import { readNsfwjsInceptionV3, readTfjsLayersModelFile } from "./node-files.js";
 
@@ -17,9 +16,15 @@ import { readNsfwjsInceptionV3, readTfjsLayersModelFile } from "./node-files.js"
  */
 export type ModelSource = string | URL | Uint8Array | ArrayBuffer | TfjsLayersArtifacts;
 
+/** The ONNX parser (protobuf runtime and generated schema), imported only when an ONNX model is loaded. */
+function onnxParser(): Promise<typeof import("../import/onnx/model.js")> {
+  return import("../import/onnx/model.js");
+}
+
 /** An ONNX file; tensors stored outside it (external data) are read relative to its directory. */
 async function readOnnxModelFile(path: string): Promise<ResolvedSource> {
   const bytes = await readFile(path);
+  const { parseOnnx } = await onnxParser();
   const model = parseOnnx(bytes, { source: path, readExternal: (location) => readFileSync(join(dirname(path), location)) });
   return { kind: "onnx", model, source: path };
 }
@@ -75,6 +80,7 @@ export async function resolveSource(source: ModelSource): Promise<ResolvedSource
       return { kind: "iwm", file, source: file.name };
     }
     const name = "ONNX model bytes";
+    const { parseOnnx } = await onnxParser();
     return { kind: "onnx", model: parseOnnx(bytes, { source: name }), source: name };
   }
   if (source && typeof source === "object" && "modelTopology" in source && "weightsManifest" in source) {

@@ -29,14 +29,20 @@ const REGION_ALIGN = 64;
  * select N columns of a wider matrix (one group's).
  */
 function packPanels(dst: Float32Array, at: number, src: Float32Array, K: number, N: number, col0 = 0, rowStride = N): void {
-  const panels = Math.ceil(N / 8);
-  for (let p = 0; p < panels; p++) {
-    const n0 = p * 8;
-    const width = Math.min(8, N - n0);
-    let o = at + p * K * 8;
-    let row = col0 + n0;
-    for (let k = 0; k < K; k++, o += 8, row += rowStride) {
-      for (let j = 0; j < width; j++) dst[o + j] = src[row + j]!;
+  const full = N >> 3;
+  const panelFloats = K * 8;
+  // Row by row, so `src` is read in order (each row feeds every panel once).
+  for (let k = 0; k < K; k++) {
+    const row = k * rowStride + col0;
+    let o = at + k * 8;
+    for (let p = 0; p < full; p++, o += panelFloats) {
+      const s = row + p * 8;
+      for (let j = 0; j < 8; j++) dst[o + j] = src[s + j]!;
+    }
+    const width = N - full * 8;
+    if (width > 0) {
+      const s = row + full * 8;
+      for (let j = 0; j < width; j++) dst[o + j] = src[s + j]!;
       for (let j = width; j < 8; j++) dst[o + j] = 0;
     }
   }
@@ -116,6 +122,8 @@ export function layoutWeights(graph: Graph, winograd: WinogradChoice, shapes?: M
  */
 export function packWeights(graph: Graph, layout: WeightLayout, winograd: WinogradChoice, memory: ArrayBufferLike, base: number): void {
   const f32 = new Float32Array(memory);
+  // Deferred kernels are decoded into one reused array, the largest kernel's size.
+  const scratch = new Float32Array(graph.nodes.reduce((most, n) => (n.op === "conv2d" || n.op === "dense" ? Math.max(most, n.kernel.length) : most), 0));
   for (const node of graph.nodes) {
     const entry = layout.entries.get(node.name);
     if (!entry) continue;
@@ -124,12 +132,12 @@ export function packWeights(graph: Graph, layout: WeightLayout, winograd: Winogr
     if (node.op === "conv2d" && winograd(node)) {
       const [, , cin, cout] = node.kernelShape;
       const matrixFloats = Math.ceil(cout / 8) * cin * 8;
-      winogradKernel(node).forEach((u, xi) => packPanels(f32, w + xi * matrixFloats, u, cin, cout));
+      winogradKernel(node, scratch).forEach((u, xi) => packPanels(f32, w + xi * matrixFloats, u, cin, cout));
       writeBias(f32, b, Math.ceil(cout / 8) * 8, node.bias);
     } else if (node.op === "conv2d" || node.op === "dense") {
       const { K, N, groups } = gemmShape(node);
       const panels = Math.ceil(N / 8);
-      const kernel = weightValues(node.kernel);
+      const kernel = weightValues(node.kernel, scratch);
       for (let g = 0; g < groups; g++) {
         packPanels(f32, w + g * panels * K * 8, kernel, K, N, g * N, N * groups);
         writeBias(f32, b + g * panels * 8, panels * 8, node.bias && node.bias.subarray(g * N, (g + 1) * N));

@@ -20,11 +20,12 @@ export function usesWinograd(node: Conv2DNode, outShape: readonly number[]): boo
 /**
  * U_ξ = G g Gᵀ for every (cin, cout), as 16 row-major [cin][cout] matrices
  * (ξ = 4*row + column of the 4x4 transformed kernel), ready for GEMM packing.
- * G = [1 0 0; ½ ½ ½; ½ -½ ½; 0 0 1].
+ * G = [1 0 0; ½ ½ ½; ½ -½ ½; 0 0 1]. A deferred kernel is decoded into
+ * `scratch` when given.
  */
-export function winogradKernel(node: Conv2DNode): Float32Array[] {
+export function winogradKernel(node: Conv2DNode, scratch?: Float32Array): Float32Array[] {
   const [, , cin, cout] = node.kernelShape;
-  const k = weightValues(node.kernel);
+  const k = weightValues(node.kernel, scratch);
   const u = Array.from({ length: 16 }, () => new Float32Array(cin * cout));
   const g = new Float64Array(9);
   const t = new Float64Array(12); // G g: 4x3

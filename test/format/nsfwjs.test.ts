@@ -63,7 +63,7 @@ const iwm = suite("nsfwjs InceptionV3 as .iwm");
 
 iwm.before(async () => {
   const dir = await mkdtemp(join(tmpdir(), "iwm-nsfwjs-"));
-  const graph = importGraph(await resolveSource("nsfwjs"));
+  const graph = await importGraph(await resolveSource("nsfwjs"));
   const files = {} as Fixture["files"];
   const bytes = {} as Fixture["bytes"];
   for (const weights of STORAGES) {
