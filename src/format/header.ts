@@ -31,6 +31,8 @@ export interface NodeRecord {
   dilations?: number[];
   /** conv2d: group count, present only when not 1. */
   groups?: number;
+  /** concat, softmax, logsoftmax: the axis, present only when not the last. */
+  axis?: number;
   window?: number[];
   countIncludePad?: boolean;
   /** conv2d: whether it runs (and its weights are packed) as Winograd F(2x2, 3x3). */
@@ -70,6 +72,10 @@ export function encodeHeader(packed: PackedModel, weights: WeightStorage, keep: 
       case "maxpool":
       case "avgpool":
         return { ...base, window: node.window, strides: node.strides, pads: node.pads, countIncludePad: node.countIncludePad };
+      case "concat":
+      case "softmax":
+      case "logsoftmax":
+        return node.axis !== undefined ? { ...base, axis: node.axis } : base;
       default:
         return base;
     }
@@ -213,6 +219,10 @@ function decodeNode(value: unknown, path: string): { node: Node; shape: number[]
         },
         shape,
       };
+    case "concat":
+    case "softmax":
+    case "logsoftmax":
+      return { node: { op, name, inputs, ...(o.axis !== undefined ? { axis: integer(o.axis, `${path}.axis`, 0) } : {}) }, shape };
     default:
       return { node: { op, name, inputs } as Node, shape };
   }

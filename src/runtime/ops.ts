@@ -79,6 +79,8 @@ export interface SoftmaxStep {
   kind: OpKind.Softmax;
   rows: number;
   cols: number;
+  /** Rows interleaved in each block of `rows`: a row's values are `inner` floats apart (1: over channels). */
+  inner: number;
   input: number;
   inStride: number;
   out: number;
@@ -152,7 +154,7 @@ function words(step: Step): number[] {
     case OpKind.GlobalAvgPool:
       return [step.kind, step.batch, step.pixels, step.C, step.input, step.inStride, step.out, step.outStride];
     case OpKind.Softmax:
-      return [step.kind, step.rows, step.cols, step.input, step.inStride, step.out, step.outStride, step.log ? 1 : 0];
+      return [step.kind, step.rows, step.cols, step.input, step.inStride, step.out, step.outStride, step.log ? 1 : 0, step.inner];
     case OpKind.Sigmoid:
       return [step.kind, step.pixels, step.C, step.input, step.inStride, step.out, step.outStride];
     case OpKind.Affine:
