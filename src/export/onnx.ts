@@ -224,6 +224,7 @@ export function graphToOnnx(graph: Graph): Uint8Array {
         ];
         // MaxPool never lets padding win (it pads with -inf), as our kernel does.
         if (node.op === "avgpool") attrs.push({ name: "count_include_pad", int: node.countIncludePad ? 1 : 0 });
+        else if (node.dilations) attrs.push({ name: "dilations", ints: node.dilations });
         op(node.op === "maxpool" ? "MaxPool" : "AveragePool", out, [x], [dst], attrs);
         break;
       }

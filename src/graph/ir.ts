@@ -85,6 +85,14 @@ export interface PoolNode extends NodeBase {
   pads: Pads;
   /** avgpool only: whether padded cells count in the divisor (PyTorch default) or not (Keras/TF). */
   countIncludePad: boolean;
+  /** maxpool only: spacing of the window cells in input pixels; absent = [1, 1]. */
+  dilations?: [dh: number, dw: number];
+}
+
+/** Rows and columns of input a pooling window spans: (k - 1) * d + 1. */
+export function poolSpan(node: PoolNode): [number, number] {
+  const [dh, dw] = node.dilations ?? [1, 1];
+  return [(node.window[0] - 1) * dh + 1, (node.window[1] - 1) * dw + 1];
 }
 
 export interface GlobalAvgPoolNode extends NodeBase {

@@ -6,7 +6,7 @@
  * padding) and later passes agree on them.
  */
 
-import { convDilations, convGroups, nodeAxis, type Graph, type Node, type Pads } from "./ir.js";
+import { convDilations, convGroups, nodeAxis, poolSpan, type Graph, type Node, type Pads } from "./ir.js";
 
 function fail(node: Node, message: string): never {
   throw new Error(`node ${node.name} (${node.op}): ${message}`);
@@ -60,7 +60,10 @@ export function outputShape(node: Node, inputs: readonly (readonly number[])[]):
     }
     case "maxpool":
     case "avgpool": {
-      const [h, w] = spatial(node, inputs[0], node.window, node.strides, node.pads);
+      const [dh, dw] = node.dilations ?? [1, 1];
+      if (![dh, dw].every((v) => Number.isInteger(v) && v >= 1)) fail(node, `dilations ${dh},${dw} must be positive integers`);
+      if (node.op === "avgpool" && (dh !== 1 || dw !== 1)) fail(node, "an average pooling window cannot be dilated");
+      const [h, w] = spatial(node, inputs[0], poolSpan(node), node.strides, node.pads);
       return [h, w, inputs[0][2]];
     }
     case "batchnorm": {

@@ -117,6 +117,16 @@ function compileNode(node: Exclude<Node, InputNode>, shapes: ReadonlyMap<string,
     case "relu":
       return ([x]) => tf.relu(x!);
     case "maxpool": {
+      const [dh, dw] = node.dilations ?? [1, 1];
+      if (dh !== 1 || dw !== 1) {
+        // tfjs pools with dilations only at stride 1: pool every position, then keep the strided ones.
+        return ([x]) => {
+          const padded = tf.pad(x as tf.Tensor4D, nhwcPaddings(node.pads), -Infinity);
+          const all = tf.pool(padded, node.window, "max", "valid", [dh, dw], [1, 1]) as tf.Tensor4D;
+          const [n, h, w, c] = all.shape;
+          return tf.stridedSlice(all, [0, 0, 0, 0], [n, h, w, c], [1, node.strides[0], node.strides[1], 1]);
+        };
+      }
       const mode = windowPadding(node.pads, inShape, node.window, node.strides);
       if (mode !== "explicit") return ([x]) => tf.maxPool(x as tf.Tensor4D, node.window, node.strides, mode);
       // Padded cells never win a max: pad with -∞.

@@ -62,6 +62,8 @@ export interface PoolStep {
   padBottom: number;
   padRight: number;
   countIncludePad: boolean;
+  dh: number;
+  dw: number;
 }
 
 export interface GlobalAvgPoolStep {
@@ -150,7 +152,7 @@ function words(step: Step): number[] {
     case OpKind.AvgPool:
       return [step.kind, step.batch, step.H, step.W, step.C, step.input, step.inStride, step.OH, step.OW,
         step.out, step.outStride, step.kh, step.kw, step.sh, step.sw,
-        step.padTop, step.padLeft, step.padBottom, step.padRight, step.countIncludePad ? 1 : 0];
+        step.padTop, step.padLeft, step.padBottom, step.padRight, step.countIncludePad ? 1 : 0, step.dh, step.dw];
     case OpKind.GlobalAvgPool:
       return [step.kind, step.batch, step.pixels, step.C, step.input, step.inStride, step.out, step.outStride];
     case OpKind.Softmax:

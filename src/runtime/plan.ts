@@ -1,5 +1,5 @@
 import { consumers } from "../graph/consumers.js";
-import { convDilations, convGroups, nodeAxis, type Graph, type Node } from "../graph/ir.js";
+import { convDilations, convGroups, nodeAxis, poolSpan, type Graph, type Node } from "../graph/ir.js";
 import { alignUp, planArena } from "./arena.js";
 import { encodeSteps, OP_BYTES, OpKind, type Step } from "./ops.js";
 import type { WeightLayout } from "./weights.js";
@@ -302,9 +302,11 @@ export function makePlan(graph: Graph, shapes: Map<string, number[]>, weights: W
         const [H, W, C] = shapeOf(inName);
         const [OH, OW] = shapeOf(out);
         const [kh, kw] = node.window;
+        const [dh, dw] = node.dilations ?? [1, 1];
+        const [spanH, spanW] = poolSpan(node);
         const { top, left, bottom, right } = node.pads;
-        if (top >= kh || bottom >= kh || left >= kw || right >= kw) {
-          fail(node, `padding ${top},${left},${bottom},${right} must be smaller than the ${kh}x${kw} window`);
+        if (top >= spanH || bottom >= spanH || left >= spanW || right >= spanW) {
+          fail(node, `padding ${top},${left},${bottom},${right} must be smaller than the ${spanH}x${spanW} window`);
         }
         pending.push({
           node: node.name, reads: [root(inName)], writes: [root(out)], cost: B * OH! * OW! * C! * kh * kw, indirectionBytes: 0,
@@ -315,7 +317,7 @@ export function makePlan(graph: Graph, shapes: Map<string, number[]>, weights: W
               kind: node.op === "maxpool" ? OpKind.MaxPool : OpKind.AvgPool, batch: B, H: H!, W: W!, C: C!,
               input: src.address, inStride: src.pixelStride, OH: OH!, OW: OW!, out: dst.address,
               outStride: dst.pixelStride, kh, kw, sh: node.strides[0], sw: node.strides[1],
-              padTop: top, padLeft: left, padBottom: bottom, padRight: right, countIncludePad: node.countIncludePad,
+              padTop: top, padLeft: left, padBottom: bottom, padRight: right, countIncludePad: node.countIncludePad, dh, dw,
             };
           },
         });

@@ -135,7 +135,8 @@ function windowParams(n: NodeContext, x: Act, layout: number[], kernel: number[]
   const size = x.dims.slice(1);
   const strides = spatialInts(n, "strides", rank, 1);
   const dilations = spatialInts(n, "dilations", rank, 1);
-  if (!dilated && dilations.some((d) => d !== 1)) n.unsupported("dilations", dilations, "only 1 is supported (the IR has no dilated window for this op)");
+  // AveragePool takes dilations from opset 19 on.
+  if (!dilated && dilations.some((d) => d !== 1)) n.unsupported("dilations", dilations, "only 1 is supported (the IR has no dilated average pooling)");
   // A dilated window spans (k - 1) * d + 1 pixels.
   const span = kernel.map((k, i) => (k - 1) * dilations[i] + 1);
   const autoPad = n.string("auto_pad", "NOTSET");
@@ -464,11 +465,15 @@ export const OPS: Record<string, Converter> = {
     if (n.outputRead(1)) n.fail("the Indices output is not supported");
     // Padded zeros are data for a max: a pending Pad is made concrete.
     const tensor = n.im.tensor(x);
-    const window = windowParams(n, x, layout, spatialInts(n, "kernel_shape", layout.length), n.int("ceil_mode", 0) !== 0, false);
-    const { kernel } = window;
+    const window = windowParams(n, x, layout, spatialInts(n, "kernel_shape", layout.length), n.int("ceil_mode", 0) !== 0, true);
+    const { kernel, dilations } = window;
+    const span = kernel.map((k, i) => (k - 1) * dilations[i] + 1) as [number, number];
     const pads = addPads(window.pads, { top: 0, left: 0, bottom: window.extra[0], right: window.extra[1] });
-    if (!fitsWindow(pads, kernel)) n.unsupported("pads", Object.values(pads), `padding must be smaller than the ${kernel.join("x")} window`);
-    const t = n.im.add({ op: "maxpool", name: irName(n), inputs: [tensor], window: kernel, strides: window.strides, pads, countIncludePad: false });
+    if (!fitsWindow(pads, span)) n.unsupported("pads", Object.values(pads), `padding must be smaller than the ${span.join("x")} window`);
+    const t = n.im.add({
+      op: "maxpool", name: irName(n), inputs: [tensor], window: kernel, strides: window.strides, pads, countIncludePad: false,
+      ...(dilations[0] !== 1 || dilations[1] !== 1 ? { dilations } : {}),
+    });
     n.set(spatialAct(n.name, t, n.im.shapes.get(t)!, layout));
   },
 
@@ -503,6 +508,17 @@ export const OPS: Record<string, Converter> = {
     const x = n.act(0);
     const layout = requireSpatial(n, x);
     n.set(globalPool(n, n.im.tensor(x), layout.length));
+  },
+
+  /** A max pooling whose window is the whole (padding-free) input. */
+  GlobalMaxPool(n: NodeContext) {
+    const x = n.act(0);
+    const layout = requireSpatial(n, x);
+    // Padded zeros are data for a max: a pending Pad is made concrete.
+    const tensor = n.im.tensor(x);
+    const [h, w] = n.im.shapes.get(tensor)!;
+    const t = n.im.add({ op: "maxpool", name: irName(n), inputs: [tensor], window: [h, w], strides: [1, 1], pads: ZERO, countIncludePad: false });
+    n.set(spatialAct(n.name, t, n.im.shapes.get(t)!, layout));
   },
 
   ReduceMean(n: NodeContext) {
