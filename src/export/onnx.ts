@@ -12,7 +12,7 @@
  */
 
 import { create, toBinary } from "@bufbuild/protobuf";
-import { weightValues, type Graph, type Node, type Pads } from "../graph/ir.js";
+import { nodeAxis, weightValues, type ConcatNode, type Graph, type LogSoftmaxNode, type Node, type Pads, type SoftmaxNode } from "../graph/ir.js";
 import { inferShapes } from "../graph/shapes.js";
 import {
   AttributeProtoSchema,
@@ -51,6 +51,11 @@ type Attribute =
   | { name: string; int: number }
   | { name: string; ints: readonly number[] }
   | { name: string; float: number };
+
+/** The ONNX axis of a concat's or softmax's IR axis: H, W, C are 2, 3, 1 in NCHW; [C] is [N, C]. */
+function onnxAxis(node: ConcatNode | SoftmaxNode | LogSoftmaxNode, image: boolean): number {
+  return image ? [2, 3, 1][nodeAxis(node, 3)]! : 1;
+}
 
 function attribute(a: Attribute): AttributeProto {
   if ("int" in a) return create(AttributeProtoSchema, { name: a.name, type: AttributeType.INT, i: BigInt(a.int) });
@@ -219,6 +224,7 @@ export function graphToOnnx(graph: Graph): Uint8Array {
         ];
         // MaxPool never lets padding win (it pads with -inf), as our kernel does.
         if (node.op === "avgpool") attrs.push({ name: "count_include_pad", int: node.countIncludePad ? 1 : 0 });
+        else if (node.dilations) attrs.push({ name: "dilations", ints: node.dilations });
         op(node.op === "maxpool" ? "MaxPool" : "AveragePool", out, [x], [dst], attrs);
         break;
       }
@@ -230,8 +236,7 @@ export function graphToOnnx(graph: Graph): Uint8Array {
         break;
       }
       case "concat":
-        // Our concat joins the last (channel) axis: axis 1 in NCHW and in [N, C] alike.
-        op("Concat", out, node.inputs.map((name) => emitted.get(name)!.name), [dst], [{ name: "axis", int: 1 }]);
+        op("Concat", out, node.inputs.map((name) => emitted.get(name)!.name), [dst], [{ name: "axis", int: onnxAxis(node, image) }]);
         break;
       case "flatten": {
         const [H, W] = shapes.get(node.inputs[0]!)!;
@@ -246,11 +251,10 @@ export function graphToOnnx(graph: Graph): Uint8Array {
         break;
       }
       case "softmax":
-        // Our softmax runs over the channel axis: 1 in NCHW, the last in [N, C].
-        op("Softmax", out, [x], [dst], [{ name: "axis", int: image ? 1 : -1 }]);
+        op("Softmax", out, [x], [dst], [{ name: "axis", int: onnxAxis(node, image) }]);
         break;
       case "logsoftmax":
-        op("LogSoftmax", out, [x], [dst], [{ name: "axis", int: image ? 1 : -1 }]);
+        op("LogSoftmax", out, [x], [dst], [{ name: "axis", int: onnxAxis(node, image) }]);
         break;
       case "sigmoid":
         op("Sigmoid", out, [x], [dst]);

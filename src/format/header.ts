@@ -27,10 +27,12 @@ export interface NodeRecord {
   strides?: number[];
   pads?: Pads;
   activation?: Activation;
-  /** conv2d: tap spacing, present only when not [1, 1]. */
+  /** conv2d, maxpool: tap spacing, present only when not [1, 1]. */
   dilations?: number[];
   /** conv2d: group count, present only when not 1. */
   groups?: number;
+  /** concat, softmax, logsoftmax: the axis, present only when not the last. */
+  axis?: number;
   window?: number[];
   countIncludePad?: boolean;
   /** conv2d: whether it runs (and its weights are packed) as Winograd F(2x2, 3x3). */
@@ -69,7 +71,14 @@ export function encodeHeader(packed: PackedModel, weights: WeightStorage, keep: 
         return { ...base, ...at };
       case "maxpool":
       case "avgpool":
-        return { ...base, window: node.window, strides: node.strides, pads: node.pads, countIncludePad: node.countIncludePad };
+        return {
+          ...base, window: node.window, strides: node.strides, pads: node.pads, countIncludePad: node.countIncludePad,
+          ...(node.dilations && (node.dilations[0] !== 1 || node.dilations[1] !== 1) ? { dilations: node.dilations } : {}),
+        };
+      case "concat":
+      case "softmax":
+      case "logsoftmax":
+        return node.axis !== undefined ? { ...base, axis: node.axis } : base;
       default:
         return base;
     }
@@ -210,9 +219,14 @@ function decodeNode(value: unknown, path: string): { node: Node; shape: number[]
         node: {
           op, name, inputs, window: pair(o.window, `${path}.window`), strides: pair(o.strides, `${path}.strides`),
           pads: pads(o.pads, `${path}.pads`), countIncludePad: boolean(o.countIncludePad, `${path}.countIncludePad`),
+          ...(o.dilations !== undefined ? { dilations: pair(o.dilations, `${path}.dilations`) } : {}),
         },
         shape,
       };
+    case "concat":
+    case "softmax":
+    case "logsoftmax":
+      return { node: { op, name, inputs, ...(o.axis !== undefined ? { axis: integer(o.axis, `${path}.axis`, 0) } : {}) }, shape };
     default:
       return { node: { op, name, inputs } as Node, shape };
   }

@@ -140,15 +140,25 @@ export interface PoolNode extends NodeBase {
   pads: Pads;
   /** avgpool only: whether padded cells count in the divisor (PyTorch default) or not (Keras/TF). */
   countIncludePad: boolean;
+  /** maxpool only: spacing of the window cells in input pixels; absent = [1, 1]. */
+  dilations?: [dh: number, dw: number];
+}
+
+/** Rows and columns of input a pooling window spans: (k - 1) * d + 1. */
+export function poolSpan(node: PoolNode): [number, number] {
+  const [dh, dw] = node.dilations ?? [1, 1];
+  return [(node.window[0] - 1) * dh + 1, (node.window[1] - 1) * dw + 1];
 }
 
 export interface GlobalAvgPoolNode extends NodeBase {
   op: "globalavgpool";
 }
 
-/** Concatenation along the channel (last) axis. */
+/** Concatenation along the channel (last) axis, or along `axis`. */
 export interface ConcatNode extends NodeBase {
   op: "concat";
+  /** The axis joined (of the per-sample shape); absent = the last. */
+  axis?: number;
 }
 
 /** [H, W, C] -> [H*W*C] in NHWC order; a no-op on memory. */
@@ -165,14 +175,23 @@ export interface DenseNode extends NodeBase {
   activation: Activation;
 }
 
-/** Softmax over the last axis. */
+/** Softmax over the last axis, or over `axis`. */
 export interface SoftmaxNode extends NodeBase {
   op: "softmax";
+  /** The axis normalized over (of the per-sample shape); absent = the last. */
+  axis?: number;
 }
 
-/** LogSoftmax over the last axis: x - max - log(sum(exp(x - max))). */
+/** LogSoftmax over the last axis, or over `axis`: x - max - log(sum(exp(x - max))). */
 export interface LogSoftmaxNode extends NodeBase {
   op: "logsoftmax";
+  /** As for softmax. */
+  axis?: number;
+}
+
+/** The axis a concat joins or a softmax runs over, given the per-sample rank. */
+export function nodeAxis(node: ConcatNode | SoftmaxNode | LogSoftmaxNode, rank: number): number {
+  return node.axis ?? rank - 1;
 }
 
 /** Elementwise logistic sigmoid: 1 / (1 + exp(-x)). */

@@ -6,7 +6,7 @@
  * padding) and later passes agree on them.
  */
 
-import { convDilations, convGroups, type Graph, type Node, type Pads } from "./ir.js";
+import { convDilations, convGroups, nodeAxis, poolSpan, type Graph, type Node, type Pads } from "./ir.js";
 
 function fail(node: Node, message: string): never {
   throw new Error(`node ${node.name} (${node.op}): ${message}`);
@@ -60,7 +60,10 @@ export function outputShape(node: Node, inputs: readonly (readonly number[])[]):
     }
     case "maxpool":
     case "avgpool": {
-      const [h, w] = spatial(node, inputs[0], node.window, node.strides, node.pads);
+      const [dh, dw] = node.dilations ?? [1, 1];
+      if (![dh, dw].every((v) => Number.isInteger(v) && v >= 1)) fail(node, `dilations ${dh},${dw} must be positive integers`);
+      if (node.op === "avgpool" && (dh !== 1 || dw !== 1)) fail(node, "an average pooling window cannot be dilated");
+      const [h, w] = spatial(node, inputs[0], poolSpan(node), node.strides, node.pads);
       return [h, w, inputs[0][2]];
     }
     case "batchnorm": {
@@ -68,9 +71,13 @@ export function outputShape(node: Node, inputs: readonly (readonly number[])[]):
       if (node.mean.length !== channels) fail(node, `has ${node.mean.length} channels, input is ${fmt(inputs[0])}`);
       return [...inputs[0]];
     }
-    case "relu":
     case "softmax":
-    case "logsoftmax":
+    case "logsoftmax": {
+      const axis = nodeAxis(node, inputs[0].length);
+      if (!Number.isInteger(axis) || axis < 0 || axis >= inputs[0].length) fail(node, `axis ${axis} is out of range for input ${fmt(inputs[0])}`);
+      return [...inputs[0]];
+    }
+    case "relu":
     case "sigmoid":
     case "identity":
       return [...inputs[0]];
@@ -89,16 +96,17 @@ export function outputShape(node: Node, inputs: readonly (readonly number[])[]):
     case "concat": {
       if (inputs.length < 1) fail(node, "expects at least one input");
       const first = inputs[0];
-      let channels = 0;
+      const axis = nodeAxis(node, first.length);
+      if (!Number.isInteger(axis) || axis < 0 || axis >= first.length) fail(node, `axis ${axis} is out of range for input ${fmt(first)}`);
+      let joined = 0;
       for (const shape of inputs) {
-        const sameLeading =
-          shape.length === first.length && shape.slice(0, -1).every((d, i) => d === first[i]);
-        if (!sameLeading) {
-          fail(node, `inputs must agree on all but the last axis, got ${inputs.map(fmt).join(" and ")}`);
+        const agree = shape.length === first.length && shape.every((d, i) => i === axis || d === first[i]);
+        if (!agree) {
+          fail(node, `inputs must agree on all but axis ${axis}, got ${inputs.map(fmt).join(" and ")}`);
         }
-        channels += shape[shape.length - 1];
+        joined += shape[axis];
       }
-      return [...first.slice(0, -1), channels];
+      return first.map((d, i) => (i === axis ? joined : d));
     }
   }
 }

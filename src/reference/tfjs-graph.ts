@@ -10,7 +10,7 @@
  * (tfjs-engine.ts); it does not need tfjs-layers.
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { weightValues, type Graph, type InputNode, type Node, type Pads, type PoolNode } from "../graph/ir.js";
+import { nodeAxis, weightValues, type Graph, type InputNode, type Node, type Pads, type PoolNode } from "../graph/ir.js";
 import { inferShapes } from "../graph/shapes.js";
 import {
   assertSingleTfjsCore, batchSize, readOutputs, withBackend, type TfjsReference, type TfjsReferenceOptions,
@@ -117,6 +117,16 @@ function compileNode(node: Exclude<Node, InputNode>, shapes: ReadonlyMap<string,
     case "relu":
       return ([x]) => tf.relu(x!);
     case "maxpool": {
+      const [dh, dw] = node.dilations ?? [1, 1];
+      if (dh !== 1 || dw !== 1) {
+        // tfjs pools with dilations only at stride 1: pool every position, then keep the strided ones.
+        return ([x]) => {
+          const padded = tf.pad(x as tf.Tensor4D, nhwcPaddings(node.pads), -Infinity);
+          const all = tf.pool(padded, node.window, "max", "valid", [dh, dw], [1, 1]) as tf.Tensor4D;
+          const [n, h, w, c] = all.shape;
+          return tf.stridedSlice(all, [0, 0, 0, 0], [n, h, w, c], [1, node.strides[0], node.strides[1], 1]);
+        };
+      }
       const mode = windowPadding(node.pads, inShape, node.window, node.strides);
       if (mode !== "explicit") return ([x]) => tf.maxPool(x as tf.Tensor4D, node.window, node.strides, mode);
       // Padded cells never win a max: pad with -∞.
@@ -142,7 +152,8 @@ function compileNode(node: Exclude<Node, InputNode>, shapes: ReadonlyMap<string,
     case "globalavgpool":
       return ([x]) => tf.mean(x!, [1, 2]);
     case "concat":
-      return (xs) => tf.concat(xs, -1);
+      // Tensor axes are the IR's after the batch axis.
+      return (xs) => tf.concat(xs, nodeAxis(node, inShape.length) + 1);
     case "flatten":
       // tfjs tensors are row-major NHWC, the IR's flatten order.
       return ([x]) => tf.reshape(x!, [x!.shape[0], -1]);
@@ -156,9 +167,16 @@ function compileNode(node: Exclude<Node, InputNode>, shapes: ReadonlyMap<string,
       };
     }
     case "softmax":
-      return ([x]) => tf.softmax(x!);
-    case "logsoftmax":
-      return ([x]) => tf.logSoftmax(x!);
+    case "logsoftmax": {
+      const f = node.op === "softmax" ? tf.softmax : tf.logSoftmax;
+      const axis = nodeAxis(node, inShape.length) + 1;
+      const last = inShape.length;
+      if (axis === last) return ([x]) => f(x!);
+      // tfjs normalizes over the last axis only: swap ours there and back.
+      const perm = [...Array(last + 1).keys()];
+      [perm[axis], perm[last]] = [last, axis];
+      return ([x]) => tf.transpose(f(tf.transpose(x!, perm)), perm);
+    }
     case "sigmoid":
       return ([x]) => tf.sigmoid(x!);
     case "identity":

@@ -62,6 +62,8 @@ export interface PoolStep {
   padBottom: number;
   padRight: number;
   countIncludePad: boolean;
+  dh: number;
+  dw: number;
 }
 
 export interface GlobalAvgPoolStep {
@@ -79,6 +81,8 @@ export interface SoftmaxStep {
   kind: OpKind.Softmax;
   rows: number;
   cols: number;
+  /** Rows interleaved in each block of `rows`: a row's values are `inner` floats apart (1: over channels). */
+  inner: number;
   input: number;
   inStride: number;
   out: number;
@@ -148,11 +152,11 @@ function words(step: Step): number[] {
     case OpKind.AvgPool:
       return [step.kind, step.batch, step.H, step.W, step.C, step.input, step.inStride, step.OH, step.OW,
         step.out, step.outStride, step.kh, step.kw, step.sh, step.sw,
-        step.padTop, step.padLeft, step.padBottom, step.padRight, step.countIncludePad ? 1 : 0];
+        step.padTop, step.padLeft, step.padBottom, step.padRight, step.countIncludePad ? 1 : 0, step.dh, step.dw];
     case OpKind.GlobalAvgPool:
       return [step.kind, step.batch, step.pixels, step.C, step.input, step.inStride, step.out, step.outStride];
     case OpKind.Softmax:
-      return [step.kind, step.rows, step.cols, step.input, step.inStride, step.out, step.outStride, step.log ? 1 : 0];
+      return [step.kind, step.rows, step.cols, step.input, step.inStride, step.out, step.outStride, step.log ? 1 : 0, step.inner];
     case OpKind.Sigmoid:
       return [step.kind, step.pixels, step.C, step.input, step.inStride, step.out, step.outStride];
     case OpKind.Affine:

@@ -1,5 +1,5 @@
 import { consumers } from "../graph/consumers.js";
-import { convDilations, convGroups, type Graph, type Node } from "../graph/ir.js";
+import { convDilations, convGroups, nodeAxis, poolSpan, type Graph, type Node } from "../graph/ir.js";
 import { alignUp, planArena } from "./arena.js";
 import { encodeSteps, OP_BYTES, OpKind, type Step } from "./ops.js";
 import type { WeightLayout } from "./weights.js";
@@ -15,6 +15,8 @@ import { usesWinograd, winogradBlocking } from "./winograd.js";
  * placed straight into its channel slot of the concat's buffer (a "view" with
  * the concat's pixel stride), and every kernel takes input and output pixel
  * strides. Flatten and kept Identity nodes share their input's storage.
+ * Concats and softmaxes along another axis than channels address whole
+ * contiguous tensors instead: they neither read nor write views.
  */
 
 /** Where a tensor's values live: pixel p of the whole batch starts at `address + p * pixelStride`. */
@@ -140,16 +142,18 @@ export function makePlan(graph: Graph, shapes: Map<string, number[]>, weights: W
   // Which tensors are written straight into a concat's buffer.
   const viewOf = new Map<string, { concat: string; offset: number }>();
   const aliasOf = new Map<string, string>();
+  const alongChannels = (node: Node) =>
+    (node.op !== "concat" && node.op !== "softmax" && node.op !== "logsoftmax") || nodeAxis(node, shapeOf(node.name).length) === shapeOf(node.name).length - 1;
   for (const node of graph.nodes) {
     if (node.op === "identity" || node.op === "flatten") {
       // A flatten input is never a strided view (views have the concat as sole reader), so it is contiguous.
       aliasOf.set(node.name, node.inputs[0]!);
-    } else if (node.op === "concat") {
+    } else if (node.op === "concat" && alongChannels(node)) {
       let offset = 0;
       for (const input of node.inputs) {
         const producer = byName.get(input)!;
         const sole = readers.get(input)!.length === 1 && node.inputs.filter((i) => i === input).length === 1;
-        const writable = producer.op !== "input" && producer.op !== "identity" && producer.op !== "flatten";
+        const writable = producer.op !== "input" && producer.op !== "identity" && producer.op !== "flatten" && alongChannels(producer);
         if (sole && writable && !viewOf.has(input)) viewOf.set(input, { concat: node.name, offset });
         offset += channelsOf(input) * 4;
       }
@@ -298,9 +302,11 @@ export function makePlan(graph: Graph, shapes: Map<string, number[]>, weights: W
         const [H, W, C] = shapeOf(inName);
         const [OH, OW] = shapeOf(out);
         const [kh, kw] = node.window;
+        const [dh, dw] = node.dilations ?? [1, 1];
+        const [spanH, spanW] = poolSpan(node);
         const { top, left, bottom, right } = node.pads;
-        if (top >= kh || bottom >= kh || left >= kw || right >= kw) {
-          fail(node, `padding ${top},${left},${bottom},${right} must be smaller than the ${kh}x${kw} window`);
+        if (top >= spanH || bottom >= spanH || left >= spanW || right >= spanW) {
+          fail(node, `padding ${top},${left},${bottom},${right} must be smaller than the ${spanH}x${spanW} window`);
         }
         pending.push({
           node: node.name, reads: [root(inName)], writes: [root(out)], cost: B * OH! * OW! * C! * kh * kw, indirectionBytes: 0,
@@ -311,7 +317,7 @@ export function makePlan(graph: Graph, shapes: Map<string, number[]>, weights: W
               kind: node.op === "maxpool" ? OpKind.MaxPool : OpKind.AvgPool, batch: B, H: H!, W: W!, C: C!,
               input: src.address, inStride: src.pixelStride, OH: OH!, OW: OW!, out: dst.address,
               outStride: dst.pixelStride, kh, kw, sh: node.strides[0], sw: node.strides[1],
-              padTop: top, padLeft: left, padBottom: bottom, padRight: right, countIncludePad: node.countIncludePad,
+              padTop: top, padLeft: left, padBottom: bottom, padRight: right, countIncludePad: node.countIncludePad, dh, dw,
             };
           },
         });
@@ -334,16 +340,22 @@ export function makePlan(graph: Graph, shapes: Map<string, number[]>, weights: W
       }
       case "softmax":
       case "logsoftmax": {
-        const rows = B * pixelsOf(inName);
-        const cols = channelsOf(inName);
+        // Rows of `cols` values `inner` floats apart: over channels, one row per pixel (pixel strides
+        // apply); over another axis, the (contiguous) tensor is [outer, cols, inner].
+        const shape = shapeOf(inName);
+        const axis = nodeAxis(node, shape.length);
+        const outer = B * product(shape.slice(0, axis));
+        const cols = shape[axis]!;
+        const inner = product(shape.slice(axis + 1));
         pending.push({
-          node: node.name, reads: [root(inName)], writes: [root(out)], cost: rows * cols * 8, indirectionBytes: 0,
+          node: node.name, reads: [root(inName)], writes: [root(out)], cost: outer * cols * inner * 8, indirectionBytes: 0,
           build(at) {
             const src = at.tensor(inName);
             const dst = at.tensor(out);
+            const channels = axis === shape.length - 1;
             return {
-              kind: OpKind.Softmax, rows, cols, input: src.address, inStride: src.pixelStride,
-              out: dst.address, outStride: dst.pixelStride, log: node.op === "logsoftmax",
+              kind: OpKind.Softmax, rows: outer, cols, inner, input: src.address, inStride: channels ? src.pixelStride : cols * inner * 4,
+              out: dst.address, outStride: channels ? dst.pixelStride : cols * inner * 4, log: node.op === "logsoftmax",
             };
           },
         });
@@ -385,6 +397,30 @@ export function makePlan(graph: Graph, shapes: Map<string, number[]>, weights: W
         break;
       }
       case "concat": {
+        if (!alongChannels(node)) {
+          // Joining axis a of contiguous tensors: each input is B * (dims before a) runs of its
+          // (dims from a) floats, copied at the output's run stride.
+          const outShape = shapeOf(out);
+          const axis = nodeAxis(node, outShape.length);
+          const runs = B * product(outShape.slice(0, axis));
+          const outRun = product(outShape.slice(axis)) * 4;
+          let offset = 0;
+          for (const input of node.inputs) {
+            const run = product(shapeOf(input).slice(axis));
+            const runOffset = offset;
+            offset += run * 4;
+            pending.push({
+              node: node.name, reads: [root(input)], writes: [root(out)], cost: runs * run, indirectionBytes: 0,
+              build(at) {
+                return {
+                  kind: OpKind.Affine, pixels: runs, C: run, input: at.tensor(input).address, inStride: run * 4,
+                  out: at.tensor(out).address + runOffset, outStride: outRun, scale: 0, shift: 0, relu: false,
+                };
+              },
+            });
+          }
+          break;
+        }
         let offset = 0;
         for (const input of node.inputs) {
           const channelOffset = offset;

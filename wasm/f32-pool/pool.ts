@@ -5,11 +5,14 @@ import { ptr, shareBegin, word } from "../common/op";
  * Op words: 1 batch, 2 H, 3 W, 4 C, 5 input, 6 input pixel stride (bytes),
  * 7 OH, 8 OW, 9 output, 10 output pixel stride (bytes), 11 kh, 12 kw, 13 sh,
  * 14 sw, 15 pad top, 16 pad left, 17 pad bottom, 18 pad right,
- * 19 count padding in the average (1) or only the valid cells (0).
+ * 19 count padding in the average (1) or only the valid cells (0),
+ * 20 dh, 21 dw: spacing of the window cells in input pixels (dilations).
  *
- * Padded cells never contribute to a max or a sum. With count-include-pad the
+ * Padded cells never contribute to a max or a sum; a dilated window whose
+ * cells all fall into padding gives -inf (a max over nothing). With count-include-pad the
  * divisor follows PyTorch/ONNX: the window clipped to the padded input, so the
- * cells added by ceil-mode overhang are not counted either.
+ * cells added by ceil-mode overhang are not counted either (averages are
+ * never dilated: ONNX's AveragePool takes dilations only from opset 19).
  * Threads split the output rows of the whole batch.
  */
 export function poolOp(op: usize, tid: i32, threads: i32, isMax: bool): void {
@@ -20,27 +23,30 @@ export function poolOp(op: usize, tid: i32, threads: i32, isMax: bool): void {
   const kh = word(op, 11), kw = word(op, 12), sh = word(op, 13), sw = word(op, 14);
   const pt = word(op, 15), pl = word(op, 16), pb = word(op, 17), pr = word(op, 18);
   const countPad = word(op, 19) != 0;
+  const dh = word(op, 20), dw = word(op, 21);
 
   const rows = B * OH;
   const rEnd = shareBegin(rows, tid + 1, threads);
   const C4 = C & ~3;
-  const rowSkip = <usize>W * inStride;
+  const rowSkip = <usize>W * inStride * <usize>dh;
+  const colSkip = inStride * <usize>dw;
   for (let r = shareBegin(rows, tid, threads); r < rEnd; r++) {
     const n = r / OH;
     const oy = r - n * OH;
     const iy0 = oy * sh - pt;
-    const ky0 = max(0, -iy0), ky1 = min(kh, H - iy0);
+    // Cells ky with 0 <= iy0 + ky * dh < H.
+    const ky0 = iy0 >= 0 ? 0 : (dh - 1 - iy0) / dh, ky1 = H > iy0 ? min(kh, (H - iy0 + dh - 1) / dh) : 0;
     const hCount = countPad ? min(iy0 + kh, H + pb) - iy0 : ky1 - ky0;
     const imgBase = inp + <usize>(n * H) * <usize>W * inStride;
     for (let ox = 0; ox < OW; ox++) {
       const ix0 = ox * sw - pl;
-      const kx0 = max(0, -ix0), kx1 = min(kw, W - ix0);
+      const kx0 = ix0 >= 0 ? 0 : (dw - 1 - ix0) / dw, kx1 = W > ix0 ? min(kw, (W - ix0 + dw - 1) / dw) : 0;
       const wCount = countPad ? min(ix0 + kw, W + pr) - ix0 : kx1 - kx0;
       const o = out + <usize>((n * OH + oy) * OW + ox) * outStride;
       // Window cells outermost, channels innermost: every pass streams
       // contiguous channels of one input pixel into the output pixel, which
       // stays in L1. The first valid cell initializes the output.
-      let rowPtr = imgBase + (<usize>(iy0 + ky0) * <usize>W + <usize>(ix0 + kx0)) * inStride;
+      let rowPtr = imgBase + (<usize>(iy0 + ky0 * dh) * <usize>W + <usize>(ix0 + kx0 * dw)) * inStride;
       let first = true;
       for (let ky = ky0; ky < ky1; ky++) {
         let p = rowPtr;
@@ -63,9 +69,16 @@ export function poolOp(op: usize, tid: i32, threads: i32, isMax: bool): void {
               store<f32>(o + off, isMax ? max(acc, v) : acc + v);
             }
           }
-          p += inStride;
+          p += colSkip;
         }
         rowPtr += rowSkip;
+      }
+      if (first) {
+        const empty: f32 = isMax ? -Infinity : 0;
+        const fill = f32x4.splat(empty);
+        let c = 0;
+        for (; c < C4; c += 4) v128.store(o + (<usize>c << 2), fill);
+        for (; c < C; c++) store<f32>(o + (<usize>c << 2), empty);
       }
       if (!isMax) {
         const scale = f32(1) / <f32>(hCount * wCount);

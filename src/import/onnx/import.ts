@@ -22,7 +22,7 @@ import type { Graph, GraphMetadata, Node, Normalization } from "../../graph/ir.j
 import { Importer, NodeContext } from "./builder.js";
 import type { OnnxModel, OnnxNode, OnnxValueInfo } from "./model.js";
 import { OPS } from "./ops.js";
-import { flatAct, imageAct, type Act } from "./values.js";
+import { flatAct, imageAct, spatialAct, type Act } from "./values.js";
 
 export interface ImportOnnxOptions {
   /** Names the model in metadata and error messages. */
@@ -86,31 +86,40 @@ function reachableNodes(model: OnnxModel, producer: ReadonlyMap<string, number>,
 /**
  * The IR input node for a graph input and its view: [N,C,H,W] → [H,W,C];
  * [N,H,W,C] when every reader transposes it to NCHW (tf2onnx), which the
- * view then cancels; [N,K] → [K]. The batch dim may be symbolic, the others
- * must be static.
+ * view then cancels; [N,C,L] → [1,L,C] (1-D data as one image row);
+ * [N,K] → [K]; [N] → [1]. The batch dim may be symbolic, the others must be
+ * static.
  */
 function inputValue(info: OnnxValueInfo, nhwc: boolean, fail: (message: string) => never): { node: Node; act: Act } {
   const what = `graph input '${info.name}'`;
   if (info.elemType !== "float32") fail(`${what} has element type ${info.elemType}; only float32 inputs are supported`);
   const shape = info.shape;
-  const expected = "an image [N,C,H,W] ([N,H,W,C] when a Transpose to NCHW follows) or a flat [N,K]";
-  if (shape === null || (shape.length !== 4 && shape.length !== 2)) fail(`${what} has shape ${fmtShape(shape)}; expected ${expected}`);
+  const expected = "an image [N,C,H,W] ([N,H,W,C] when a Transpose to NCHW follows), 1-D data [N,C,L], a flat [N,K] or [N] (3-D and higher spatial data are not supported: the IR is 2-D)";
+  if (shape === null || shape.length < 1 || shape.length > 4) fail(`${what} has shape ${fmtShape(shape)}; expected ${expected}`);
   const sample = shape.slice(1);
   if (!sample.every((d): d is number => typeof d === "number" && d >= 1)) {
-    const which = shape.length === 2 ? "K" : nhwc ? "H, W and C" : "C, H and W";
+    const which = ["", "K", "C and L", nhwc ? "H, W and C" : "C, H and W"][sample.length];
     fail(`${what} has shape ${fmtShape(shape)}: ${which} must be static (only the batch dim may be symbolic)`);
   }
   // Far beyond any image model, and beyond what wasm memory holds: refused before anything of that size is made.
   if (sample.reduce((a, b) => a * b, 1) > 2 ** 28) fail(`${what} has shape ${fmtShape(shape)}, more than 2^28 values per sample`);
-  if (sample.length === 1) {
-    return { node: { op: "input", name: info.name, inputs: [], shape: sample }, act: flatAct(info.name, info.name, sample[0]) };
+  const input = (irShape: number[]): Node => ({ op: "input", name: info.name, inputs: [], shape: irShape });
+  switch (sample.length) {
+    case 0:
+      return { node: input([1]), act: { ...flatAct(info.name, info.name, 1), dims: [], axes: [] } };
+    case 1:
+      return { node: input(sample), act: flatAct(info.name, info.name, sample[0]) };
+    case 2: {
+      const [c, l] = sample;
+      return { node: input([1, l, c]), act: spatialAct(info.name, info.name, [1, l, c], [1]) };
+    }
   }
   const [a, b, c] = sample;
   const irShape = nhwc ? [a, b, c] : [b, c, a];
   const act: Act = nhwc
     ? { ...imageAct(info.name, info.name, irShape), dims: [a, b, c], axes: [a > 1 ? 0 : null, b > 1 ? 1 : null, c > 1 ? 2 : null] }
     : imageAct(info.name, info.name, irShape);
-  return { node: { op: "input", name: info.name, inputs: [], shape: irShape }, act };
+  return { node: input(irShape), act };
 }
 
 /**

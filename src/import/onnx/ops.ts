@@ -19,16 +19,16 @@ import {
 } from "./constant.js";
 import { TensorProto_DataType as DataType } from "./gen/onnx_pb.js";
 import type { OnnxDataType } from "./model.js";
-import { flatAct, fmtDims, imageAct, isChannelAxis, isImage, pooledAct, type Act, type Source } from "./values.js";
+import { flatAct, fmtDims, isChannelAxis, pooledAct, spatialAct, spatialLayout, type Act, type Source } from "./values.js";
 
 type Converter = (n: NodeContext) => void;
 type Affine = Extract<Source, { kind: "affine" }>;
 
 /**
- * Softmax and LogSoftmax: the IR runs both over the channel (last) axis only.
- * Before opset 13 the input is coerced to 2-D at `axis`: the op then runs
- * over all axes from it on, which is still the channel axis when the others
- * are 1.
+ * Softmax and LogSoftmax: the IR runs both over one axis of its tensor, the
+ * channels unless told otherwise. Before opset 13 the input is coerced to
+ * 2-D at `axis`: the op then runs over all axes from it on, which is one IR
+ * axis when the others are 1 (or when all of a flattened value's are).
  */
 function softmax(op: "softmax" | "logsoftmax"): Converter {
   return (n: NodeContext) => {
@@ -36,13 +36,17 @@ function softmax(op: "softmax" | "logsoftmax"): Converter {
     const axis = n.int("axis", n.opset < 13 ? 1 : -1);
     const a = sampleAxis(n, x, axis, "axis");
     const reduced = n.opset < 13 ? range(x.dims.length).slice(a) : [a];
-    const held = reduced.filter((i) => x.dims[i] > 1);
     const last = x.shape.length - 1;
-    const ok = x.perm
-      ? reduced.length === x.dims.length
-      : held.length === 0 ? x.shape[last] === 1 : held.length === 1 && x.axes[held[0]] === last;
-    if (!ok) n.unsupported("axis", axis, `the IR's ${op} runs over the channel axis only, the input is ${fmtDims(x.dims)}`);
-    n.set(sameLayout(n, x, n.im.add({ op, name: irName(n), inputs: [n.im.tensor(x)] })));
+    // The IR axis the reduced axes live on: the one held by the only reduced axis of size > 1,
+    // or, when every reduced axis has size 1 (a softmax of one value), the channels if that has size 1 too.
+    const held = new Set(reduced.filter((i) => x.dims[i] > 1).map((i) => x.axes[i]!));
+    const irAxis = x.perm
+      ? (reduced.length === x.dims.length ? last : -1)
+      : held.size === 1 ? [...held][0] : held.size === 0 && x.shape[last] === 1 ? last : -1;
+    if (irAxis < 0) {
+      n.unsupported("axis", axis, `the IR's ${op} runs over one axis of its tensor; over ${fmtDims(x.dims)} from axis ${axis} on that is ${held.size} axes`);
+    }
+    n.set(sameLayout(n, x, n.im.add({ op, name: irName(n), inputs: [n.im.tensor(x)], ...(irAxis !== last ? { axis: irAxis } : {}) })));
   };
 }
 
@@ -75,10 +79,17 @@ function sampleAxis(n: NodeContext, x: Act, axis: number, what: string): number 
   return a - 1;
 }
 
-function requireImage(n: NodeContext, x: Act): void {
-  if (!isImage(x)) {
-    n.fail(`expects an [N,C,H,W] image input, got ${fmtDims(x.dims)}${x.dims.length === 3 ? ` laid out as IR [${x.shape.join(",")}]` : ""}`);
+/**
+ * The IR axis holding each spatial axis of `x`, which must be 1-D [N,C,L] or
+ * 2-D [N,C,H,W] data (see spatialLayout).
+ */
+function requireSpatial(n: NodeContext, x: Act): number[] {
+  const layout = spatialLayout(x);
+  if (!layout) {
+    const why = x.dims.length > 3 ? " (3-D and higher convolution and pooling are not supported: the IR is 2-D)" : "";
+    n.fail(`expects an [N,C,L] or [N,C,H,W] input, got ${fmtDims(x.dims)}${x.dims.length >= 2 && x.dims.length <= 3 ? ` laid out as IR [${x.shape.join(",")}]` : ""}${why}`);
   }
+  return layout;
 }
 
 /** The output of a new IR node `tensor` computed elementwise from `x`: same view, new tensor. */
@@ -90,17 +101,19 @@ function irName(n: NodeContext): string {
   return n.im.freshName(n.name, true);
 }
 
-/** An int-pair attribute (kernel_shape, strides) of a 2-D window. */
-function pair(n: NodeContext, name: string, fallback?: [number, number]): [number, number] {
-  const v = n.ints(name) ?? fallback;
+/** One positive integer per spatial axis (kernel_shape, strides, dilations); `fallback` for each when absent. */
+function spatialInts(n: NodeContext, name: string, rank: number, fallback?: number): number[] {
+  const v = n.ints(name) ?? (fallback === undefined ? undefined : new Array<number>(rank).fill(fallback));
   if (!v) n.fail(`attribute ${name} is missing`);
-  if (v.length !== 2 || !v.every((x) => Number.isInteger(x) && x >= 1)) {
-    n.unsupported(name, v, "expected two positive integers (only 2-D windows are supported)");
+  if (v.length !== rank || !v.every((x) => Number.isInteger(x) && x >= 1)) {
+    n.unsupported(name, v, `expected ${rank} positive integer(s), one per spatial axis of the ${rank}-D input`);
   }
-  return [v[0], v[1]];
+  return v;
 }
 
+/** A sliding window in IR terms: [H, W] pairs, the IR axis that no spatial axis holds (1-D data) a plain 1-wide one. */
 interface Window {
+  kernel: [number, number];
   strides: [number, number];
   /** Explicit or auto_pad padding. */
   pads: Pads;
@@ -109,67 +122,73 @@ interface Window {
    * overhangs (never counted by an average).
    */
   extra: [number, number];
-  /** Conv only (other ops reject dilations other than 1). */
   dilations: [number, number];
 }
 
-/** The sliding-window attributes shared by Conv, MaxPool and AveragePool, for an input of `size` (H, W). */
-function windowParams(n: NodeContext, size: [number, number], kernel: [number, number], ceilMode: boolean, dilated = false): Window {
-  const strides = pair(n, "strides", [1, 1]);
-  let dilations: [number, number] = [1, 1];
-  if (dilated) {
-    dilations = pair(n, "dilations", [1, 1]);
-    if (!dilations.every((d) => Number.isInteger(d) && d >= 1)) n.unsupported("dilations", dilations, "expected two positive integers");
-    // A dilated window spans (k - 1) * d + 1 pixels.
-    kernel = [(kernel[0] - 1) * dilations[0] + 1, (kernel[1] - 1) * dilations[1] + 1];
-  } else {
-    const d = n.ints("dilations");
-    if (d && d.some((v) => v !== 1)) n.unsupported("dilations", d, "only 1 is supported (the IR has no dilated pooling windows)");
-  }
+/**
+ * The sliding-window attributes shared by Conv, MaxPool and AveragePool for
+ * input `x` (spatial axis i held by IR axis layout[i]) and window `kernel`
+ * (one size per spatial axis). `dilated`: whether the op takes dilations.
+ */
+function windowParams(n: NodeContext, x: Act, layout: number[], kernel: number[], ceilMode: boolean, dilated: boolean): Window {
+  const rank = layout.length;
+  const size = x.dims.slice(1);
+  const strides = spatialInts(n, "strides", rank, 1);
+  const dilations = spatialInts(n, "dilations", rank, 1);
+  // AveragePool takes dilations from opset 19 on.
+  if (!dilated && dilations.some((d) => d !== 1)) n.unsupported("dilations", dilations, "only 1 is supported (the IR has no dilated average pooling)");
+  // A dilated window spans (k - 1) * d + 1 pixels.
+  const span = kernel.map((k, i) => (k - 1) * dilations[i] + 1);
   const autoPad = n.string("auto_pad", "NOTSET");
-  let pads: Pads;
+  let before: number[];
+  let after: number[];
   switch (autoPad) {
     case "NOTSET": {
-      const p = n.ints("pads") ?? [0, 0, 0, 0];
-      if (p.length !== 4 || !p.every((v) => Number.isInteger(v) && v >= 0)) {
-        n.unsupported("pads", p, "expected four non-negative integers (2-D windows)");
+      const p = n.ints("pads") ?? new Array<number>(2 * rank).fill(0);
+      if (p.length !== 2 * rank || !p.every((v) => Number.isInteger(v) && v >= 0)) {
+        n.unsupported("pads", p, `expected ${2 * rank} non-negative integers (${rank}-D window)`);
       }
-      pads = { top: p[0], left: p[1], bottom: p[2], right: p[3] };
+      before = p.slice(0, rank);
+      after = p.slice(rank);
       break;
     }
     case "VALID":
-      pads = ZERO;
+      before = new Array<number>(rank).fill(0);
+      after = [...before];
       break;
     case "SAME_UPPER":
     case "SAME_LOWER": {
       // Output ceil(in / stride); the odd pixel of padding goes at the end (UPPER) or the start (LOWER).
-      const axis = (length: number, k: number, s: number): [number, number] => {
-        const total = Math.max((Math.ceil(length / s) - 1) * s + k - length, 0);
-        const half = Math.floor(total / 2);
-        return autoPad === "SAME_UPPER" ? [half, total - half] : [total - half, half];
-      };
-      const [top, bottom] = axis(size[0], kernel[0], strides[0]);
-      const [left, right] = axis(size[1], kernel[1], strides[1]);
-      pads = { top, left, bottom, right };
+      const total = size.map((length, i) => Math.max((Math.ceil(length / strides[i]) - 1) * strides[i] + span[i] - length, 0));
+      const half = total.map((t) => Math.floor(t / 2));
+      before = autoPad === "SAME_UPPER" ? half : total.map((t, i) => t - half[i]);
+      after = total.map((t, i) => t - before[i]);
       break;
     }
     default:
       n.unsupported("auto_pad", autoPad, "expected NOTSET, VALID, SAME_UPPER or SAME_LOWER");
   }
-  const extra: [number, number] = [0, 0];
-  if (ceilMode && autoPad === "NOTSET") {
+  const extra = size.map((length, i) => {
+    if (!ceilMode || autoPad !== "NOTSET") return 0;
     // Output ceil((in + pads - k) / s) + 1, minus a last window that would start in the end padding (PyTorch's rule).
-    const axis = (length: number, before: number, after: number, k: number, s: number): number => {
-      const span = length + before + after;
-      if (span < k) return 0;
-      let out = Math.ceil((span - k) / s) + 1;
-      if ((out - 1) * s >= length + before) out--;
-      return Math.max(0, (out - 1) * s + k - span);
+    const s = strides[i];
+    const total = length + before[i] + after[i];
+    if (total < span[i]) return 0;
+    let out = Math.ceil((total - span[i]) / s) + 1;
+    if ((out - 1) * s >= length + before[i]) out--;
+    return Math.max(0, (out - 1) * s + span[i] - total);
+  });
+  // Spatial axis i goes to IR axis layout[i]; an IR axis no spatial axis holds gets a 1-wide window.
+  const ir = (values: number[], fallback: number): [number, number] => {
+    const at = (a: number) => {
+      const i = layout.indexOf(a);
+      return i < 0 ? fallback : values[i];
     };
-    extra[0] = axis(size[0], pads.top, pads.bottom, kernel[0], strides[0]);
-    extra[1] = axis(size[1], pads.left, pads.right, kernel[1], strides[1]);
-  }
-  return { strides, pads, extra, dilations };
+    return [at(0), at(1)];
+  };
+  const [top, left] = ir(before, 0);
+  const [bottom, right] = ir(after, 0);
+  return { kernel: ir(kernel, 1), strides: ir(strides, 1), pads: { top, left, bottom, right }, extra: ir(extra, 0), dilations: ir(dilations, 1) };
 }
 
 /** The pooling kernels read padding only within the window: each side must be smaller than it. */
@@ -305,10 +324,10 @@ function arithmetic(op: "Add" | "Sub" | "Mul" | "Div"): Converter {
   };
 }
 
-/** A pooling over all of H and W: an IR globalavgpool, whose [C] output is viewed as [N,C,1,1]. */
-function globalPool(n: NodeContext, tensor: string): Act {
+/** A pooling over all of H and W: an IR globalavgpool, whose [C] output is viewed as [N,C,1,1] (or [N,C,1] for 1-D data). */
+function globalPool(n: NodeContext, tensor: string, spatialRank: number): Act {
   const t = n.im.add({ op: "globalavgpool", name: irName(n), inputs: [tensor] });
-  return pooledAct(n.name, t, n.im.shapes.get(t)![0]);
+  return pooledAct(n.name, t, n.im.shapes.get(t)![0], spatialRank);
 }
 
 const ELEMENT_TYPES: ReadonlyMap<number, OnnxDataType> = new Map([
@@ -385,39 +404,51 @@ function reshapeAct(n: NodeContext, x: Act, target: number[], allowZero: boolean
 export const OPS: Record<string, Converter> = {
   Conv(n: NodeContext) {
     const x = n.act(0);
-    if (x.dims.length !== 3) n.fail(`expects a 4-D [N,C,H,W] input, got ${fmtDims(x.dims)} (only 2-D convolution is supported)`);
+    // A globally pooled [N,C,1,1] value is an IR [C] tensor; anything else must be spatial.
+    const pooled = x.shape.length === 1 && x.dims.length >= 2 && isChannelAxis(x, 0);
+    const layout = pooled ? null : requireSpatial(n, x);
     const w = n.constant(1);
-    if (w.dims.length !== 4) n.fail(`weights have shape [${w.dims.join(",")}], expected [Cout,Cin,kH,kW]`);
     const group = n.int("group", 1);
-    const [cout, cin, kh, kw] = w.dims;
+    const [cout, cin] = w.dims;
+    const taps = w.dims.slice(2);
+    if (w.dims.length !== x.dims.length + 1) n.fail(`weights have shape [${w.dims.join(",")}], which does not fit the input ${fmtDims(x.dims)}`);
     if (!Number.isInteger(group) || group < 1 || cout % group !== 0) {
       n.unsupported("group", group, `expected a positive integer dividing the ${cout} output channels`);
     }
     const shape = n.ints("kernel_shape");
-    if (shape && (shape.length !== 2 || shape[0] !== kh || shape[1] !== kw)) n.unsupported("kernel_shape", shape, `the weights are ${kh}x${kw}`);
+    if (shape && (shape.length !== taps.length || shape.some((k, i) => k !== taps[i]))) n.unsupported("kernel_shape", shape, `the weights are ${taps.join("x")}`);
     // cin is the input channels per group.
     if (x.dims[0] !== cin * group) n.fail(`weights expect ${cin * group} input channels (${group} group(s) of ${cin}), the input is ${fmtDims(x.dims)}`);
     const weights = n.weights(1);
     const bias = n.has(2) ? n.weights(2, [cout]) : null;
-    // OIHW → HWIO.
+    if (!layout) {
+      if (group !== 1) n.unsupported("group", group, "a grouped convolution of a globally pooled [N,C,1,1] input is not supported");
+      // A 1x1 convolution of a globally pooled [N,C,1,1] value is a dense layer on the pooled vector.
+      const pads = n.ints("pads") ?? [];
+      if (taps.some((k) => k !== 1) || pads.some((p) => p !== 0)) n.fail("on a globally pooled [N,C,1,1] input only a 1x1 kernel without padding is supported");
+      const kernel = new Float32Array(weights.length);
+      for (let o = 0; o < cout; o++) for (let i = 0; i < cin; i++) kernel[i * cout + o] = weights[o * cin + i];
+      const t = n.im.add({ op: "dense", name: irName(n), inputs: [n.im.tensor(x)], kernel, kernelShape: [cin, cout], bias, activation: "linear" });
+      return n.set(pooledAct(n.name, t, cout, x.dims.length - 1));
+    }
+    const { tensor, pending } = unpadded(n, x);
+    const window = windowParams(n, x, layout, taps, false, true);
+    const [kh, kw] = window.kernel;
+    // O,I,spatial... → HWIO: spatial axis i is the kernel's IR axis layout[i].
     const kernel = new Float32Array(weights.length);
-    for (let o = 0; o < cout; o++) {
-      for (let i = 0; i < cin; i++) {
-        for (let y = 0; y < kh; y++) {
-          for (let z = 0; z < kw; z++) kernel[((y * kw + z) * cin + i) * cout + o] = weights[((o * cin + i) * kh + y) * kw + z];
-        }
+    const count = kh * kw;
+    for (let tap = 0; tap < count; tap++) {
+      const at = [0, 0];
+      let rest = tap;
+      for (let i = taps.length - 1; i >= 0; i--) {
+        at[layout[i]] = rest % taps[i];
+        rest = Math.floor(rest / taps[i]);
+      }
+      const to = at[0] * kw + at[1];
+      for (let o = 0; o < cout; o++) {
+        for (let i = 0; i < cin; i++) kernel[(to * cin + i) * cout + o] = weights[(o * cin + i) * count + tap];
       }
     }
-    if (x.shape.length === 1 && isChannelAxis(x, 0) && group === 1) {
-      // A 1x1 convolution of a globally pooled [N,C,1,1] value is a dense layer on the pooled vector.
-      const window = windowParams(n, [1, 1], [kh, kw], false);
-      if (kh !== 1 || kw !== 1 || !isZero(window.pads)) n.fail("on a globally pooled [N,C,1,1] input only a 1x1 kernel without padding is supported");
-      const t = n.im.add({ op: "dense", name: irName(n), inputs: [n.im.tensor(x)], kernel, kernelShape: [cin, cout], bias, activation: "linear" });
-      return n.set(pooledAct(n.name, t, cout));
-    }
-    requireImage(n, x);
-    const { tensor, pending } = unpadded(n, x);
-    const window = windowParams(n, [x.shape[0], x.shape[1]], [kh, kw], false, true);
     const [dh, dw] = window.dilations;
     const t = n.im.add({
       op: "conv2d", name: irName(n), inputs: [tensor], kernel, kernelShape: [kh, kw, cin, cout], bias,
@@ -425,29 +456,33 @@ export const OPS: Record<string, Converter> = {
       ...(dh !== 1 || dw !== 1 ? { dilations: [dh, dw] as [number, number] } : {}),
       ...(group !== 1 ? { groups: group } : {}),
     });
-    n.set(imageAct(n.name, t, n.im.shapes.get(t)!));
+    n.set(spatialAct(n.name, t, n.im.shapes.get(t)!, layout));
   },
 
   MaxPool(n: NodeContext) {
     const x = n.act(0);
-    requireImage(n, x);
+    const layout = requireSpatial(n, x);
     if (n.outputRead(1)) n.fail("the Indices output is not supported");
-    const kernel = pair(n, "kernel_shape");
     // Padded zeros are data for a max: a pending Pad is made concrete.
     const tensor = n.im.tensor(x);
-    const window = windowParams(n, [x.shape[0], x.shape[1]], kernel, n.int("ceil_mode", 0) !== 0);
+    const window = windowParams(n, x, layout, spatialInts(n, "kernel_shape", layout.length), n.int("ceil_mode", 0) !== 0, true);
+    const { kernel, dilations } = window;
+    const span = kernel.map((k, i) => (k - 1) * dilations[i] + 1) as [number, number];
     const pads = addPads(window.pads, { top: 0, left: 0, bottom: window.extra[0], right: window.extra[1] });
-    if (!fitsWindow(pads, kernel)) n.unsupported("pads", Object.values(pads), `padding must be smaller than the ${kernel.join("x")} window`);
-    const t = n.im.add({ op: "maxpool", name: irName(n), inputs: [tensor], window: kernel, strides: window.strides, pads, countIncludePad: false });
-    n.set(imageAct(n.name, t, n.im.shapes.get(t)!));
+    if (!fitsWindow(pads, span)) n.unsupported("pads", Object.values(pads), `padding must be smaller than the ${span.join("x")} window`);
+    const t = n.im.add({
+      op: "maxpool", name: irName(n), inputs: [tensor], window: kernel, strides: window.strides, pads, countIncludePad: false,
+      ...(dilations[0] !== 1 || dilations[1] !== 1 ? { dilations } : {}),
+    });
+    n.set(spatialAct(n.name, t, n.im.shapes.get(t)!, layout));
   },
 
   AveragePool(n: NodeContext) {
     const x = n.act(0);
-    requireImage(n, x);
-    const kernel = pair(n, "kernel_shape");
+    const layout = requireSpatial(n, x);
     const includePad = n.int("count_include_pad", 0) !== 0;
-    const window = windowParams(n, [x.shape[0], x.shape[1]], kernel, n.int("ceil_mode", 0) !== 0);
+    const window = windowParams(n, x, layout, spatialInts(n, "kernel_shape", layout.length), n.int("ceil_mode", 0) !== 0, false);
+    const { kernel } = window;
     let { tensor, pending } = unpadded(n, x);
     // Padding the divisor counts: a preceding Pad's zeros, and the pool's own pads with count_include_pad.
     // Padding it does not: the pool's pads without it, and what ceil_mode adds beyond them.
@@ -464,15 +499,26 @@ export const OPS: Record<string, Converter> = {
     const pads = countIncludePad ? counted : uncounted;
     if (!fitsWindow(pads, kernel)) n.unsupported("pads", Object.values(pads), `padding must be smaller than the ${kernel.join("x")} window`);
     const [h, w] = n.im.shapes.get(tensor)!;
-    if (isZero(pads) && kernel[0] === h && kernel[1] === w) return n.set(globalPool(n, tensor));
+    if (isZero(pads) && kernel[0] === h && kernel[1] === w) return n.set(globalPool(n, tensor, layout.length));
     const t = n.im.add({ op: "avgpool", name: irName(n), inputs: [tensor], window: kernel, strides: window.strides, pads, countIncludePad });
-    n.set(imageAct(n.name, t, n.im.shapes.get(t)!));
+    n.set(spatialAct(n.name, t, n.im.shapes.get(t)!, layout));
   },
 
   GlobalAveragePool(n: NodeContext) {
     const x = n.act(0);
-    requireImage(n, x);
-    n.set(globalPool(n, n.im.tensor(x)));
+    const layout = requireSpatial(n, x);
+    n.set(globalPool(n, n.im.tensor(x), layout.length));
+  },
+
+  /** A max pooling whose window is the whole (padding-free) input. */
+  GlobalMaxPool(n: NodeContext) {
+    const x = n.act(0);
+    const layout = requireSpatial(n, x);
+    // Padded zeros are data for a max: a pending Pad is made concrete.
+    const tensor = n.im.tensor(x);
+    const [h, w] = n.im.shapes.get(tensor)!;
+    const t = n.im.add({ op: "maxpool", name: irName(n), inputs: [tensor], window: [h, w], strides: [1, 1], pads: ZERO, countIncludePad: false });
+    n.set(spatialAct(n.name, t, n.im.shapes.get(t)!, layout));
   },
 
   ReduceMean(n: NodeContext) {
@@ -483,7 +529,7 @@ export const OPS: Record<string, Converter> = {
     // Only a mean over H and W: IR axes 0 and 1 of an [H,W,C] tensor, whatever the ONNX view.
     const spatial = x.shape.length === 3 && !x.perm && x.dims.every((d, i) => d === 1 || reduced.has(i) === (x.axes[i] === 0 || x.axes[i] === 1));
     if (!spatial) n.unsupported("axes", list, `only a mean over the spatial axes of an image is supported, the input is ${fmtDims(x.dims)}`);
-    const pooled = globalPool(n, n.im.tensor(x));
+    const pooled = globalPool(n, n.im.tensor(x), 2);
     const keep = n.int("keepdims", 1) !== 0;
     const c = pooled.shape[0];
     const dims = x.dims.map((d, i) => (reduced.has(i) ? 1 : d)).filter((_, i) => keep || !reduced.has(i));
@@ -556,13 +602,21 @@ export const OPS: Record<string, Converter> = {
     const agree = acts.every((x) => x.dims.length === first.dims.length && x.dims.every((d, i) => i === a || d === first.dims[i]));
     if (!agree) n.fail(`inputs ${acts.map((x) => fmtDims(x.dims)).join(", ")} do not concatenate along axis ${axis}`);
     if (acts.length === 1) return n.set(n.im.derive(first, n.name, {}));
-    // Every input must hold the concatenated axis in its IR channel axis, with the other axes laid out alike.
-    const aligned = acts.every((x) => !x.perm && isChannelAxis(x, a) && x.shape.length === first.shape.length && x.axes.every((m, i) => i === a || m === first.axes[i]));
-    if (!aligned) n.fail(`concatenates along axis ${axis}, which is not the channel axis of all inputs ${acts.map((x) => fmtDims(x.dims)).join(", ")}`);
+    // The IR axis joined: the one holding the axis in inputs where it is longer than 1 (else the channels,
+    // or any axis of size 1 in all). Every input must hold it there, with the other axes laid out alike.
+    const last = first.shape.length - 1;
+    const holding = acts.find((x) => x.dims[a] > 1);
+    const unit = (k: number) => acts.every((x) => x.shape[k] === 1);
+    const k = holding ? holding.axes[a]! : unit(last) ? last : range(first.shape.length).find(unit) ?? last;
+    const aligned = acts.every((x) => !x.perm && x.shape.length === first.shape.length && (x.dims[a] > 1 ? x.axes[a] === k : x.shape[k] === 1) && x.axes.every((m, i) => i === a || m === first.axes[i]));
+    if (!aligned) n.fail(`concatenates along axis ${axis}, which the inputs ${acts.map((x) => fmtDims(x.dims)).join(", ")} do not hold on the same axis of their IR tensors`);
     const total = acts.reduce((sum, x) => sum + x.dims[a], 0);
     const dims = first.dims.map((d, i) => (i === a ? total : d));
-    const last = first.shape.length - 1;
-    const axes = first.axes.map((m, i) => (i === a ? (total > 1 ? last : null) : m));
+    const axes = first.axes.map((m, i) => (i === a ? (total > 1 ? k : null) : m));
+    if (k !== last) {
+      const t = n.im.add({ op: "concat", name: irName(n), inputs: acts.map((x) => n.im.tensor(x)), axis: k });
+      return n.set({ kind: "act", name: n.name, dims, axes, shape: n.im.shapes.get(t)!, perm: null, src: { kind: "tensor", tensor: t }, exclusive: true });
+    }
     // Channel selections of one tensor (torchvision's transform_input) reassemble into one pending map of it.
     const pending = acts.some((x) => x.materialized === undefined && x.src.kind === "affine");
     const sources = pending && acts.every((x) => x.src.kind !== "pad" || x.materialized !== undefined) ? acts.map((x) => affineOf(n, x)) : null;
@@ -808,15 +862,22 @@ export const OPS: Record<string, Converter> = {
       after[a] = pads[j + padded.length];
     });
     if (before.every((p) => p === 0) && after.every((p) => p === 0)) return n.set(n.im.derive(x, n.name, {}));
-    const spatialOnly = rank === 4 && before[0] === 0 && after[0] === 0 && before[1] === 0 && after[1] === 0;
-    if (!spatialOnly || !isImage(x)) n.unsupported("pads", pads, `only the H and W axes of an [N,C,H,W] image can be padded, the input is ${fmtDims(x.dims)}`);
-    const added: Pads = { top: before[2], left: before[3], bottom: after[2], right: after[3] };
+    const layout = spatialLayout(x);
+    if (!layout || before[0] !== 0 || after[0] !== 0 || before[1] !== 0 || after[1] !== 0) {
+      n.unsupported("pads", pads, `only the spatial axes of an [N,C,L] or [N,C,H,W] input can be padded, the input is ${fmtDims(x.dims)}`);
+    }
+    // Spatial axis i (ONNX axis i + 2) is IR axis layout[i]: H pads top/bottom, W left/right.
+    const irPad = (a: number, side: number[]) => {
+      const i = layout.indexOf(a);
+      return i < 0 ? 0 : side[i + 2];
+    };
+    const added: Pads = { top: irPad(0, before), left: irPad(1, before), bottom: irPad(0, after), right: irPad(1, after) };
     // Zero padding commutes with nothing pending but more padding: a pending channel map is made concrete.
     const value0 = x.src.kind === "affine" ? n.im.concrete(x) : x;
     const { tensor, pending } = unpadded(n, value0);
     const [h, w, c] = value0.shape;
     const shape = [h + added.top + added.bottom, w + added.left + added.right, c];
-    const { dims, axes } = imageAct(n.name, tensor, shape);
+    const { dims, axes } = spatialAct(n.name, tensor, shape, layout);
     n.set(n.im.derive(value0, n.name, { dims, axes, shape, src: { kind: "pad", tensor, pads: addPads(pending, added) } }));
   },
 };

@@ -75,13 +75,22 @@ export interface Act {
 
 export type Value = Const | Act;
 
+/**
+ * An [N,C,S1] or [N,C,S1,S2] view (1-D or 2-D spatial data) of an IR [H,W,C]
+ * tensor, spatial axis i held by IR axis `spatial[i]` (0 or 1). Images are
+ * [N,C,H,W] with spatial [0, 1]; sequences [N,C,L] are IR [1,L,C], spatial [1].
+ */
+export function spatialAct(name: string, tensor: string, shape: readonly number[], spatial: readonly number[]): Act {
+  const c = shape[2];
+  return {
+    kind: "act", name, dims: [c, ...spatial.map((a) => shape[a])], axes: [unit(c, 2), ...spatial.map((a) => unit(shape[a], a))],
+    shape: [...shape], perm: null, src: { kind: "tensor", tensor }, exclusive: true,
+  };
+}
+
 /** An [N,C,H,W] view of an IR [H,W,C] tensor. */
 export function imageAct(name: string, tensor: string, shape: readonly number[]): Act {
-  const [h, w, c] = shape;
-  return {
-    kind: "act", name, dims: [c, h, w], axes: [unit(c, 2), unit(h, 0), unit(w, 1)], shape: [...shape], perm: null,
-    src: { kind: "tensor", tensor }, exclusive: true,
-  };
+  return spatialAct(name, tensor, shape, [0, 1]);
 }
 
 /** An [N,K] view of an IR [K] tensor. */
@@ -89,21 +98,36 @@ export function flatAct(name: string, tensor: string, k: number): Act {
   return { kind: "act", name, dims: [k], axes: [unit(k, 0)], shape: [k], perm: null, src: { kind: "tensor", tensor }, exclusive: true };
 }
 
-/** An [N,C,1,1] view of an IR [C] tensor: the output of a global pooling. */
-export function pooledAct(name: string, tensor: string, c: number): Act {
-  return { kind: "act", name, dims: [c, 1, 1], axes: [unit(c, 0), null, null], shape: [c], perm: null, src: { kind: "tensor", tensor }, exclusive: true };
+/** An [N,C,1,1] (or [N,C,1] after 1-D pooling) view of an IR [C] tensor: the output of a global pooling. */
+export function pooledAct(name: string, tensor: string, c: number, spatialRank = 2): Act {
+  const ones = new Array<number>(spatialRank).fill(1);
+  return { kind: "act", name, dims: [c, ...ones], axes: [unit(c, 0), ...ones.map(() => null)], shape: [c], perm: null, src: { kind: "tensor", tensor }, exclusive: true };
 }
 
 function unit(size: number, axis: number): number | null {
   return size === 1 ? null : axis;
 }
 
-/** Whether `act` is an [N,C,H,W] view of an IR [H,W,C] value, as Conv and pooling need. */
-export function isImage(act: Act): boolean {
+/**
+ * For an [N,C,S1] or [N,C,S1,S2] view of an IR [H,W,C] tensor, as Conv and
+ * pooling need: the IR axis (0 or 1) holding each spatial axis; null when
+ * `act` is not such a view. Size-1 spatial axes take an IR axis of size 1
+ * (their own position for images, W for sequences, when free), so
+ * an [N,C,L,1] view of a sequence (PyTorch's 1-D pooling as 2-D) runs with H
+ * and W swapped.
+ */
+export function spatialLayout(act: Act): number[] | null {
   const { dims, shape, axes } = act;
-  if (dims.length !== 3 || shape.length !== 3 || act.perm) return false;
-  const expected = [2, 0, 1];
-  return shape[0] === dims[1] && shape[1] === dims[2] && shape[2] === dims[0] && dims.every((d, i) => d === 1 || axes[i] === expected[i]);
+  const rank = dims.length - 1;
+  if ((rank !== 1 && rank !== 2) || shape.length !== 3 || act.perm || shape[2] !== dims[0] || !isChannelAxis(act, 0)) return null;
+  const held = axes.slice(1);
+  if (held.some((a, i) => a !== null && (a > 1 || shape[a] !== dims[i + 1]))) return null;
+  const free = [0, 1].filter((a) => !held.includes(a) && shape[a] === 1);
+  const preferred = rank === 2 ? [0, 1] : [1];
+  const layout = held.map((a, i) => a ?? (free.includes(preferred[i]) ? preferred[i] : free.find((f) => !held.includes(f) && f !== preferred[i])));
+  // Two size-1 axes may have picked the same free axis.
+  if (layout.some((a) => a === undefined) || new Set(layout).size !== rank) return null;
+  return layout as number[];
 }
 
 /** Whether ONNX axis `axis` (of `dims`) is the IR channel (last) axis, as per-channel ops need. */

@@ -10,8 +10,9 @@
  *
  * The backend tests often pass weights as graph inputs; here the inputs past
  * the fed ones become initializers, which is how exported models hold
- * weights. Our models take and give NHWC: 4-D inputs are transposed from the
- * files' NCHW, 4-D expected outputs likewise. Every in-scope case runs twice,
+ * weights. Our models take and give channels last: 4-D inputs are transposed
+ * from the files' NCHW to NHWC and 3-D ones from [N,C,L] to [N,L,C] (1-D data
+ * is an image of one row), expected outputs likewise. Every in-scope case runs twice,
  * optimized (the default) and with `optimize: false`, to the same tolerance.
  */
 
@@ -68,9 +69,10 @@ async function load(testCase: string, optimize = true) {
   return loadModel(frozenModel(testCase), { threads: 1, module, moduleBuild: build, normalization: "torch", optimize });
 }
 
-/** A float test tensor, transposed to NHWC when it is 4-D. */
-function nhwcIfImage(t: OnnxTensor): Float32Array {
+/** A float test tensor, channels last when it is 3-D or 4-D ([N,C,L] as [N,C,1,L]). */
+function channelsLast(t: OnnxTensor): Float32Array {
   const data = t.data as Float32Array;
+  if (t.dims.length === 3) return toNhwc({ dims: [t.dims[0]!, t.dims[1]!, 1, t.dims[2]!], data: Float64Array.from(data) });
   return t.dims.length === 4 ? toNhwc({ dims: t.dims, data: Float64Array.from(data) }) : Float32Array.from(data);
 }
 
@@ -100,11 +102,11 @@ for (const testCase of list.cases) {
       const feeds: Record<string, TensorData> = {};
       model.inputs.forEach((info, k) => {
         const t = parseOnnxTensor(dataFile(testCase, `input_${k}.pb`));
-        feeds[info.name] = { data: nhwcIfImage(t), dims: [t.dims[0]!, ...info.shape.slice(1)] };
+        feeds[info.name] = { data: channelsLast(t), dims: [t.dims[0]!, ...info.shape.slice(1)] };
       });
       const out = await model.run(feeds);
       model.outputs.forEach((info, k) => {
-        const want = nhwcIfImage(parseOnnxTensor(dataFile(testCase, `output_${k}.pb`)));
+        const want = channelsLast(parseOnnxTensor(dataFile(testCase, `output_${k}.pb`)));
         const got = out[info.name]!.data;
         assert.is(got.length, want.length, `${info.name}: ${got.length} values, expected ${want.length}`);
         for (let i = 0; i < want.length; i++) {

@@ -52,20 +52,21 @@ const Attributes = suite("unsupported attribute values");
 const W = (g: GraphBuilder) => g.init("W", [4, 3, 3, 3]);
 const cases: [string, Uint8Array, string][] = [
   ["Conv group", single("Conv", ["x", "W"], [attr.int("group", 3)], W), "node n (Conv): unsupported group 3: expected a positive integer dividing the 4 output channels"],
-  ["Conv dilations", single("Conv", ["x", "W"], [attr.ints("dilations", [2, 2, 2])], W), "node n (Conv): unsupported dilations [2,2,2]: expected two positive integers (only 2-D windows are supported)"],
+  ["Conv dilations", single("Conv", ["x", "W"], [attr.ints("dilations", [2, 2, 2])], W), "node n (Conv): unsupported dilations [2,2,2]: expected 2 positive integer(s), one per spatial axis of the 2-D input"],
   ["Conv kernel_shape", single("Conv", ["x", "W"], [attr.ints("kernel_shape", [5, 5])], W), "node n (Conv): unsupported kernel_shape [5,5]: the weights are 3x3"],
   ["Conv auto_pad", single("Conv", ["x", "W"], [attr.string("auto_pad", "SAME")], W), 'node n (Conv): unsupported auto_pad "SAME": expected NOTSET, VALID, SAME_UPPER or SAME_LOWER'],
-  ["MaxPool dilations", single("MaxPool", ["x"], [attr.ints("kernel_shape", [2, 2]), attr.ints("dilations", [1, 2])]), "node n (MaxPool): unsupported dilations [1,2]: only 1 is supported (the IR has no dilated pooling windows)"],
+  ["AveragePool dilations (opset 19)", single("AveragePool", ["x"], [attr.ints("kernel_shape", [2, 2]), attr.ints("dilations", [1, 2])], undefined, 19), "node n (AveragePool): unsupported dilations [1,2]: only 1 is supported (the IR has no dilated average pooling)"],
+  ["MaxPool dilated window overlapping padding", single("MaxPool", ["x"], [attr.ints("kernel_shape", [2, 2]), attr.ints("dilations", [2, 2]), attr.ints("pads", [3, 0, 0, 0])]), "node n (MaxPool): unsupported pads [3,0,0,0]: padding must be smaller than the 3x3 window"],
   ["MaxPool pads as large as the window", single("MaxPool", ["x"], [attr.ints("kernel_shape", [2, 2]), attr.ints("pads", [2, 0, 0, 0])]), "node n (MaxPool): unsupported pads [2,0,0,0]: padding must be smaller than the 2x2 window"],
-  ["AveragePool 3-D kernel", single("AveragePool", ["x"], [attr.ints("kernel_shape", [2, 2, 2])]), "node n (AveragePool): unsupported kernel_shape [2,2,2]: expected two positive integers (only 2-D windows are supported)"],
+  ["AveragePool 3-D kernel", single("AveragePool", ["x"], [attr.ints("kernel_shape", [2, 2, 2])]), "node n (AveragePool): unsupported kernel_shape [2,2,2]: expected 2 positive integer(s), one per spatial axis of the 2-D input"],
   ["Clip max 6 (ReLU6)", single("Clip", ["x", "lo", "hi"], [], (g) => { g.init("lo", [], [0]); g.init("hi", [], [6]); }), "node n (Clip): unsupported max 6: only Clip(0, ∞), i.e. ReLU, is supported: the IR has no clipped activation"],
   ["Clip min (opset 6 attribute)", single("Clip", ["x"], [attr.float("min", -1)], undefined, 6), "node n (Clip): unsupported min -1: only Clip(0, ∞), i.e. ReLU, is supported: the IR has no clipped activation"],
   ["Pad mode", single("Pad", ["x", "p"], [attr.string("mode", "reflect")], (g) => g.initI64("p", [8], [0, 0, 1, 1, 0, 0, 1, 1])), 'node n (Pad): unsupported mode "reflect": only constant (zero) padding is supported'],
   ["Pad value", single("Pad", ["x", "p", "v"], [], (g) => { g.initI64("p", [8], [0, 0, 1, 1, 0, 0, 1, 1]); g.init("v", [], [-1]); }), "node n (Pad): unsupported constant_value -1: only zero padding is supported"],
-  ["Pad on channels", single("Pad", ["x", "p"], [], (g) => g.initI64("p", [8], [0, 1, 0, 0, 0, 0, 0, 0])), "node n (Pad): unsupported pads [0,1,0,0,0,0,0,0]: only the H and W axes of an [N,C,H,W] image can be padded, the input is [N,3,5,5]"],
-  ["Softmax over W", single("Softmax", ["x"], [attr.int("axis", 3)]), "node n (Softmax): unsupported axis 3: the IR's softmax runs over the channel axis only, the input is [N,3,5,5]"],
-  ["LogSoftmax over W", single("LogSoftmax", ["x"], [attr.int("axis", 3)]), "node n (LogSoftmax): unsupported axis 3: the IR's logsoftmax runs over the channel axis only, the input is [N,3,5,5]"],
-  ["LogSoftmax over C,H,W (opset 11 coerces to 2-D)", single("LogSoftmax", ["x"], [attr.int("axis", 1)], undefined, 11), "node n (LogSoftmax): unsupported axis 1: the IR's logsoftmax runs over the channel axis only, the input is [N,3,5,5]"],
+  ["Pad on channels", single("Pad", ["x", "p"], [], (g) => g.initI64("p", [8], [0, 1, 0, 0, 0, 0, 0, 0])), "node n (Pad): unsupported pads [0,1,0,0,0,0,0,0]: only the spatial axes of an [N,C,L] or [N,C,H,W] input can be padded, the input is [N,3,5,5]"],
+  ["Softmax over the batch", single("Softmax", ["x"], [attr.int("axis", 0)]), "node n (Softmax): unsupported axis 0: the batch axis must stay first and untouched"],
+  ["Softmax over H,W (opset 11 coerces to 2-D)", single("Softmax", ["x"], [attr.int("axis", 2)], undefined, 11), "node n (Softmax): unsupported axis 2: the IR's softmax runs over one axis of its tensor; over [N,3,5,5] from axis 2 on that is 2 axes"],
+  ["LogSoftmax over C,H,W (opset 11 coerces to 2-D)", single("LogSoftmax", ["x"], [attr.int("axis", 1)], undefined, 11), "node n (LogSoftmax): unsupported axis 1: the IR's logsoftmax runs over one axis of its tensor; over [N,3,5,5] from axis 1 on that is 3 axes"],
   ["BatchNormalization training", single("BatchNormalization", ["x", "s", "s", "s", "s"], [attr.int("training_mode", 1)], (g) => g.init("s", [3], [1, 1, 1])), "node n (BatchNormalization): unsupported training_mode 1: only inference is supported"],
   ["Transpose moving the batch", single("Transpose", ["x"], [attr.ints("perm", [1, 0, 2, 3])]), "node n (Transpose): unsupported perm [1,0,2,3]: the batch axis must stay first"],
   ["Concat along the batch", single("Concat", ["x", "x"], [attr.int("axis", 0)]), "node n (Concat): unsupported axis 0: the batch axis must stay first and untouched"],
@@ -142,11 +143,11 @@ Structure("elementwise ops between activations, and constants the IR cannot appl
 Structure("ops given the wrong layout", () => {
   const g = new GraphBuilder();
   g.op("Conv", ["v", g.init("W", [2, 10, 1, 1])], [], { out: "y", name: "conv" });
-  assert.is(importError(g.bytes([["v", ["N", 10]]], [["y", null]])), "bad.onnx: node conv (Conv): expects a 4-D [N,C,H,W] input, got [N,10] (only 2-D convolution is supported)");
+  assert.is(importError(g.bytes([["v", ["N", 10]]], [["y", null]])), "bad.onnx: node conv (Conv): expects an [N,C,L] or [N,C,H,W] input, got [N,10]");
   assert.is(importError(single("Gemm", ["x", "B"], [], (g2) => g2.init("B", [75, 2]))), "bad.onnx: node n (Gemm): expects an [N,K] input, got [N,3,5,5]");
   assert.is(
-    importError(single("MaxPool", ["t"], [attr.ints("kernel_shape", [2, 2])], (g2) => g2.op("Transpose", ["x"], [attr.ints("perm", [0, 1, 3, 2])], { out: "t" }))),
-    "bad.onnx: node n (MaxPool): expects an [N,C,H,W] image input, got [N,3,5,5] laid out as IR [5,5,3]",
+    importError(single("MaxPool", ["t"], [attr.ints("kernel_shape", [2, 2])], (g2) => g2.op("Transpose", ["x"], [attr.ints("perm", [0, 2, 1, 3])], { out: "t" }))),
+    "bad.onnx: node n (MaxPool): expects an [N,C,L] or [N,C,H,W] input, got [N,5,3,5] laid out as IR [5,5,3]",
   );
 });
 
@@ -172,7 +173,8 @@ Shapes("a symbolic or unknown input size", () => {
   const g = new GraphBuilder();
   g.op("Relu", ["x"], [], { out: "y" });
   assert.is(importError(g.bytes([["x", ["N", 3, "height", null]]], [["y", null]])), "bad.onnx: graph input 'x' has shape [N,3,height,?]: C, H and W must be static (only the batch dim may be symbolic)");
-  assert.is(importError(g.bytes([["x", [1, 3, 5]]], [["y", null]])), "bad.onnx: graph input 'x' has shape [1,3,5]; expected an image [N,C,H,W] ([N,H,W,C] when a Transpose to NCHW follows) or a flat [N,K]");
+  assert.is(importError(g.bytes([["x", [1, 3, 5, 5, 5]]], [["y", null]])), "bad.onnx: graph input 'x' has shape [1,3,5,5,5]; expected an image [N,C,H,W] ([N,H,W,C] when a Transpose to NCHW follows), 1-D data [N,C,L], a flat [N,K] or [N] (3-D and higher spatial data are not supported: the IR is 2-D)");
+  assert.is(importError(g.bytes([["x", ["N", 3, "length"]]], [["y", null]])), "bad.onnx: graph input 'x' has shape [N,3,length]: C and L must be static (only the batch dim may be symbolic)");
   const unknownRank = modelBytes(graph({ name: "g", node: g.nodes, input: [valueInfo("x", DataType.FLOAT, null)], output: [valueInfo("y", DataType.FLOAT, null)] }));
   assert.match(importError(unknownRank), "bad.onnx: graph input 'x' has shape unknown; expected an image");
 });

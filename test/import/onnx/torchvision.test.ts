@@ -2,10 +2,18 @@
  * A real torchvision export: Inception v3 exported by Debian's PyTorch
  * (`python3-torch` 1.13 / `python3-torchvision` 0.14, opset 14, BatchNorm
  * folded into the Conv weights) with random weights, as written by
- * `fixtures/onnx/export_torchvision.py` into `fixtures/onnx/.cache/` (two
+ * `fixtures/onnx/export_torchvision.py` into `fixtures/onnx/.cache/` (three
  * ~95 MB files, never committed; regenerated here when missing or when the
  * script changed). Install PyTorch with
  * `apt-get install -y python3-torch python3-torchvision`.
+ *
+ * Besides the default export (with and without transform_input): the same
+ * network exported at opset 17, the highest this PyTorch writes, and that
+ * file rewritten into the form PyTorch 2.x exporters write for
+ * `avg_pool2d(padding=1, count_include_pad=True)` (one AveragePool with
+ * pads and count_include_pad=1 instead of Pad + AveragePool). No PyTorch 2.x
+ * or model-zoo file is available offline; the rewrite is checked to keep
+ * ORT's logits, so it is the same network in the newer form.
  *
  * Our loadModel + run against onnxruntime-node on the same file, for a photo
  * and random inputs in one batch: max error relative to the largest |logit|
@@ -27,7 +35,12 @@ import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import * as ort from "onnxruntime-node";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { ModelProtoSchema, ValueInfoProtoSchema } from "../../../src/import/onnx/gen/onnx_pb.js";
+import {
+  AttributeProto_AttributeType as AttributeType,
+  AttributeProtoSchema,
+  ModelProtoSchema,
+  ValueInfoProtoSchema,
+} from "../../../src/import/onnx/gen/onnx_pb.js";
 import { loadModel, type LoadOptions, type Model } from "../../../src/index.js";
 import { preprocess } from "../../../src/preprocess/index.js";
 
@@ -44,6 +57,7 @@ const TOLERANCE = 1e-4;
 
 interface ExportInfo {
   transform_input: boolean;
+  opset: number;
   bytes: number;
 }
 
@@ -51,7 +65,6 @@ interface Manifest {
   script_sha256: string;
   torch: string;
   torchvision: string;
-  opset: number;
   input: { file: string; dims: number[] };
   files: Record<string, ExportInfo>;
 }
@@ -184,6 +197,52 @@ function withPoolOutput(bytes: Uint8Array): Uint8Array {
   return toBinary(ModelProtoSchema, proto);
 }
 
+/**
+ * PyTorch 2.x's form of `avg_pool2d(3, stride=1, padding=1, count_include_pad=True)`:
+ * each zero Pad (H and W only) read by nothing but an AveragePool with no
+ * padding of its own becomes that pool's pads, with count_include_pad=1
+ * (PyTorch 1.13 writes Pad + AveragePool). Returns the bytes and how many pools changed.
+ */
+function withPaddedAveragePools(bytes: Uint8Array): { bytes: Uint8Array; rewritten: number } {
+  const proto = fromBinary(ModelProtoSchema, bytes);
+  const graph = proto.graph!;
+  const readers = (name: string) => graph.node.filter((n) => n.input.includes(name));
+  const constantInts = (name: string): number[] => {
+    const producer = graph.node.find((n) => n.output[0] === name);
+    assert.is(producer?.opType, "Constant", `${name} comes from a Constant`);
+    const t = producer!.attribute.find((a) => a.name === "value")!.t!;
+    const raw = t.rawData;
+    const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
+    return t.int64Data.length > 0 ? t.int64Data.map(Number) : Array.from({ length: raw.byteLength / 8 }, (_, i) => Number(view.getBigInt64(i * 8, true)));
+  };
+  const removed = new Set<object>();
+  let rewritten = 0;
+  for (const pool of graph.node.filter((n) => n.opType === "AveragePool")) {
+    const pad = graph.node.find((n) => n.opType === "Pad" && n.output[0] === pool.input[0]);
+    if (!pad || readers(pad.output[0]!).length !== 1) continue;
+    const mode = pad.attribute.find((a) => a.name === "mode");
+    assert.ok(!mode || new TextDecoder().decode(mode.s) === "constant", "a zero Pad");
+    assert.ok(pad.input.length === 2 || pad.input[2] === "", "no pad value (zero)");
+    // [N,C,H,W] begins then ends: only H and W padded.
+    const [n0, c0, top, left, n1, c1, bottom, right] = constantInts(pad.input[1]!);
+    assert.equal([n0, c0, n1, c1], [0, 0, 0, 0], "Pad pads only H and W");
+    const own = pool.attribute.find((a) => a.name === "pads");
+    assert.ok(!own || own.ints.every((p) => p === 0n), "the AveragePool has no padding of its own");
+    pool.input[0] = pad.input[0]!;
+    pool.attribute = pool.attribute.filter((a) => a.name !== "pads" && a.name !== "count_include_pad");
+    pool.attribute.push(
+      create(AttributeProtoSchema, { name: "pads", type: AttributeType.INTS, ints: [top, left, bottom, right].map(BigInt) }),
+      create(AttributeProtoSchema, { name: "count_include_pad", type: AttributeType.INT, i: 1n }),
+    );
+    removed.add(pad);
+    const padsConstant = graph.node.find((n) => n.output[0] === pad.input[1]);
+    if (padsConstant && readers(pad.input[1]!).length === 1) removed.add(padsConstant);
+    rewritten++;
+  }
+  graph.node = graph.node.filter((n) => !removed.has(n));
+  return { bytes: toBinary(ModelProtoSchema, proto), rewritten };
+}
+
 interface Reference {
   logits: Float32Array;
   pool: Float32Array;
@@ -212,9 +271,28 @@ async function ourLogits(model: Model, nhwc: Float32Array, batch: number): Promi
 
 /** The photo, then PyTorch's two random inputs (the ones whose logits it saved). */
 const SAMPLES = ["chelsea.png", "random input 0", "random input 1"];
-const EXPORTS = [
-  { file: "torchvision_inception_v3.onnx", transformInput: false },
-  { file: "torchvision_inception_v3_transform.onnx", transformInput: true },
+/** The files export_torchvision.py writes. */
+const FILES = ["torchvision_inception_v3.onnx", "torchvision_inception_v3_transform.onnx", "torchvision_inception_v3_opset17.onnx"];
+/** Inception v3 has 9 AveragePools, each after a Pad in PyTorch 1.13's exports. */
+const AVERAGE_POOLS = 9;
+
+interface Variant {
+  /** Names the suite. */
+  name: string;
+  file: string;
+  transformInput: boolean;
+  opset: number;
+  /** PyTorch 2.x's padded AveragePools instead of Pad + AveragePool. */
+  torch2Pools?: boolean;
+  /** Also run with one thread and the plain build (the default export only: CI time). */
+  variants: boolean;
+}
+
+const EXPORTS: Variant[] = [
+  { name: "transform_input=false", file: FILES[0]!, transformInput: false, opset: 14, variants: true },
+  { name: "transform_input=true", file: FILES[1]!, transformInput: true, opset: 14, variants: true },
+  { name: "opset 17", file: FILES[2]!, transformInput: false, opset: 17, variants: false },
+  { name: "opset 17, PyTorch 2.x AveragePool(count_include_pad=1) form", file: FILES[2]!, transformInput: false, opset: 17, torch2Pools: true, variants: false },
 ];
 
 /** Runs `make` on first use and remembers its result, or its error (so a missing PyTorch fails each test without retrying). */
@@ -236,7 +314,7 @@ function once<T>(make: () => T): () => T {
 /** The exports and the batch fed to every model: [photo, PyTorch's input] as NHWC (ours) and NCHW (ORT). */
 const fixture = once(() => {
   const manifest = torchvisionExports();
-  assert.equal(Object.keys(manifest.files).sort(), EXPORTS.map((e) => e.file).sort(), "the files the manifest lists");
+  assert.equal(Object.keys(manifest.files).sort(), [...FILES].sort(), "the files the manifest lists");
   assert.equal(manifest.input.dims, [2, 3, SIDE, SIDE]);
   const photo = new Uint8Array(readFileSync(PHOTO));
   const per = SIDE * SIDE * 3;
@@ -246,16 +324,25 @@ const fixture = once(() => {
   return { manifest, photo, nhwc, nchw: toNchw(nhwc, SAMPLES.length, SIDE, SIDE, 3) };
 });
 
-for (const { file, transformInput } of EXPORTS) {
-  const path = join(CACHE, file);
-  const Export = suite(`torchvision inception_v3 (transform_input=${transformInput}, Debian's PyTorch) vs onnxruntime-node`);
+for (const { name, file, transformInput, opset, torch2Pools, variants } of EXPORTS) {
+  const Export = suite(`torchvision inception_v3 (${name}, Debian's PyTorch) vs onnxruntime-node`);
   // transform_input=False says nothing about normalization; the prologue of transform_input=True means "torch".
   const base: LoadOptions = { threads: 2, ...(transformInput ? {} : { normalization: "torch" as const }) };
-  const reference = once(() => runOrt(new Uint8Array(readFileSync(path)), fixture().nchw, SAMPLES.length));
+  /** The model bytes (rewritten for the PyTorch 2.x form), read once. */
+  const bytes = once(() => {
+    fixture();
+    const exported = new Uint8Array(readFileSync(join(CACHE, file)));
+    if (!torch2Pools) return exported;
+    const { bytes, rewritten } = withPaddedAveragePools(exported);
+    assert.is(rewritten, AVERAGE_POOLS, "padded AveragePools written");
+    return bytes;
+  });
+  const reference = once(() => runOrt(bytes(), fixture().nchw, SAMPLES.length));
 
   Export("ORT agrees with PyTorch's own logits; its top-6 logits are well separated", async () => {
     const { manifest } = fixture();
     assert.is(manifest.files[file]!.transform_input, transformInput);
+    assert.is(manifest.files[file]!.opset, opset);
     const { logits } = await reference();
     const torch = readFloats(join(CACHE, file.replace(/\.onnx$/, ".logits.bin")));
     assertMatches(logits.subarray(CLASSES), torch, `ORT vs PyTorch ${manifest.torch}`, SAMPLES.slice(1));
@@ -265,7 +352,7 @@ for (const { file, transformInput } of EXPORTS) {
   Export("loadModel imports it (2 threads): logits within 1e-4 of ORT, same top-5; embed() and classify() agree with ORT", async () => {
     const { nhwc, photo } = fixture();
     const { logits, pool } = await reference();
-    const model = await loadModel(path, base);
+    const model = await loadModel(bytes(), base);
     try {
       assert.is(model.normalization, "torch");
       assert.equal(model.inputs, [{ name: "x", shape: [-1, SIDE, SIDE, 3] }]);
@@ -284,11 +371,11 @@ for (const { file, transformInput } of EXPORTS) {
     }
   });
 
-  Export("one thread, and the plain kernel build: the same within 1e-4, same top-5", async () => {
+  if (variants) Export("one thread, and the plain kernel build: the same within 1e-4, same top-5", async () => {
     const { nhwc } = fixture();
     const { logits } = await reference();
     for (const opts of [{ threads: 1 }, { build: "plain" as const }]) {
-      const model = await loadModel(path, { ...base, ...opts });
+      const model = await loadModel(bytes(), { ...base, ...opts });
       try {
         assertMatches(await ourLogits(model, nhwc, SAMPLES.length), logits, `ours (${JSON.stringify(opts)}) vs ORT`, SAMPLES);
       } finally {
