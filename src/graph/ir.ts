@@ -29,6 +29,18 @@ export interface DeferredWeights {
   decode(into?: Float32Array): Float32Array;
 }
 
+/** Values of `length` floats that `fill` computes (into a zeroed array) when they are read. */
+export function deferredWeights(length: number, fill: (out: Float32Array) => void): DeferredWeights {
+  return {
+    length,
+    decode(into) {
+      const out = into ? into.subarray(0, length).fill(0) : new Float32Array(length);
+      fill(out);
+      return out;
+    },
+  };
+}
+
 /**
  * The values of `w`, not to be modified (a graph's own array is returned as
  * is). Deferred values are decoded into `scratch` when given (at least

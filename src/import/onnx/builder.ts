@@ -299,14 +299,18 @@ export class NodeContext {
     return v;
   }
 
-  /** Float weights as float32, optionally checked against `dims`. */
+  /**
+   * Float weights as float32, optionally checked against `dims`: the
+   * constant's own array when it is float32 already (no copy of a big
+   * initializer at import), so callers never modify it.
+   */
   weights(i: number, dims?: readonly number[]): Float32Array {
     const c = this.constant(i);
     if (!FLOAT_TYPES.has(c.dtype)) this.fail(`${this.label(i)} has element type ${c.dtype}; float weights are expected`);
     if (dims && (c.dims.length !== dims.length || c.dims.some((d, j) => d !== dims[j]))) {
       this.fail(`${this.label(i)} has shape [${c.dims.join(",")}], expected [${dims.join(",")}]`);
     }
-    return Float32Array.from(c.data);
+    return c.data instanceof Float32Array ? c.data : Float32Array.from(c.data);
   }
 
   /** An integer constant's elements, all known at import time. */

@@ -11,7 +11,7 @@
  * naming the attribute and its value.
  */
 
-import type { Pads } from "../../graph/ir.js";
+import { deferredWeights, type Pads } from "../../graph/ir.js";
 import type { NodeContext } from "./builder.js";
 import {
   binaryConst, broadcastShapes, concatConst, constFromTensor, FLOAT_TYPES, gatherConst, makeConst, size, sliceIndices, toType,
@@ -435,20 +435,22 @@ export const OPS: Record<string, Converter> = {
     const window = windowParams(n, x, layout, taps, false, true);
     const [kh, kw] = window.kernel;
     // O,I,spatial... → HWIO: spatial axis i is the kernel's IR axis layout[i].
-    const kernel = new Float32Array(weights.length);
+    // Deferred to packing, so the import holds no second copy of the weights.
     const count = kh * kw;
-    for (let tap = 0; tap < count; tap++) {
-      const at = [0, 0];
-      let rest = tap;
-      for (let i = taps.length - 1; i >= 0; i--) {
-        at[layout[i]] = rest % taps[i];
-        rest = Math.floor(rest / taps[i]);
+    const kernel = deferredWeights(weights.length, (out) => {
+      for (let tap = 0; tap < count; tap++) {
+        const at = [0, 0];
+        let rest = tap;
+        for (let i = taps.length - 1; i >= 0; i--) {
+          at[layout[i]] = rest % taps[i];
+          rest = Math.floor(rest / taps[i]);
+        }
+        const to = at[0] * kw + at[1];
+        for (let o = 0; o < cout; o++) {
+          for (let i = 0; i < cin; i++) out[(to * cin + i) * cout + o] = weights[(o * cin + i) * count + tap];
+        }
       }
-      const to = at[0] * kw + at[1];
-      for (let o = 0; o < cout; o++) {
-        for (let i = 0; i < cin; i++) kernel[(to * cin + i) * cout + o] = weights[(o * cin + i) * count + tap];
-      }
-    }
+    });
     const [dh, dw] = window.dilations;
     const t = n.im.add({
       op: "conv2d", name: irName(n), inputs: [tensor], kernel, kernelShape: [kh, kw, cin, cout], bias,
@@ -887,11 +889,14 @@ function dense(n: NodeContext, x: Act, b: Const, transB: boolean, alpha: number,
   if (!FLOAT_TYPES.has(b.dtype)) n.fail(`B has element type ${b.dtype}; float weights are expected`);
   const flat = x.shape.length === 1 ? x : n.im.flatten(x, x.name, `${n.name}/flatten`);
   const [k, m] = transB ? [b.dims[1], b.dims[0]] : b.dims;
-  const kernel = new Float32Array(k * m);
-  for (let i = 0; i < k; i++) {
-    const row = flat.perm ? flat.perm[i] : i;
-    for (let j = 0; j < m; j++) kernel[row * m + j] = alpha * b.data[transB ? j * k + i : i * m + j];
-  }
+  const perm = flat.perm;
+  // Deferred to packing, so the import holds no second copy of the weights.
+  const kernel = deferredWeights(k * m, (out) => {
+    for (let i = 0; i < k; i++) {
+      const row = perm ? perm[i] : i;
+      for (let j = 0; j < m; j++) out[row * m + j] = alpha * b.data[transB ? j * k + i : i * m + j];
+    }
+  });
   const t = n.im.add({ op: "dense", name: irName(n), inputs: [n.im.tensor(flat)], kernel, kernelShape: [k, m], bias, activation: "linear" });
   return flatAct(n.name, t, m);
 }
