@@ -111,16 +111,16 @@ for (const cfg of configs) {
 // 3x3 stride 1 with >= 17x17 outputs and channels in fours: the Winograd F(4x4, 3x3) path.
 // Output sizes cover every remainder mod 4 (partial 4x4 tiles: rows and columns past the
 // edge), Cin and Cout below, at and above the 8-wide block, several output-channel chunks
-// (Cin = 128: one panel per chunk), several tile blocks straddling images, asymmetric pads.
+// (Cin = 256: one panel per chunk), several tile blocks straddling images, asymmetric pads.
 const winogradCases: { H: number; W: number; C: number; cout: number; p: Pads; B: number; note: string }[] = [
   { H: 17, W: 20, C: 4, cout: 4, p: pads1, B: 2, note: "17x20 out (≡ 1, 0 mod 4), Cin and Cout below the block" },
   { H: 18, W: 19, C: 8, cout: 8, p: pads1, B: 2, note: "18x19 out (≡ 2, 3 mod 4), Cin and Cout at the block" },
   { H: 23, W: 21, C: 12, cout: 20, p: pads0, B: 3, note: "valid, 21x19 out, partial N panel, batch 3" },
   { H: 17, W: 18, C: 16, cout: 12, p: { top: 2, left: 0, bottom: 1, right: 2 }, B: 2, note: "asymmetric pads, 18x18 out" },
   { H: 20, W: 17, C: 36, cout: 44, p: pads1, B: 2, note: "20x17 out, Cin above the block, not a multiple of 8" },
-  { H: 18, W: 17, C: 128, cout: 44, p: pads1, B: 2, note: "6 output-channel chunks, the last a partial panel" },
+  { H: 18, W: 17, C: 256, cout: 44, p: pads1, B: 2, note: "6 output-channel chunks, the last a partial panel" },
   { H: 59, W: 58, C: 4, cout: 4, p: pads1, B: 2, note: "450 tiles: blocks of 224 straddling the images, a partial last one" },
-  { H: 35, W: 35, C: 64, cout: 96, p: pads1, B: 2, note: "InceptionV3 mixed-block shape: 7 blocks of 24 tiles" },
+  { H: 35, W: 35, C: 64, cout: 96, p: pads1, B: 2, note: "InceptionV3 mixed-block shape: 9 blocks of 20 tiles, 2 chunks" },
 ];
 
 for (const cfg of helperConfigs) {
