@@ -7,7 +7,7 @@ import { poolOp } from "./f32-pool/pool";
 import { gavgpoolOp } from "./f32-gavgpool/gavgpool";
 import { softmaxOp } from "./f32-softmax/softmax";
 import { affineOp } from "./f32-affine/affine";
-import { winogradOp } from "./f32-winograd/2x2-3x3";
+import { winogradOp } from "./f32-winograd/4x4-3x3";
 import { sigmoidOp } from "./f32-sigmoid/sigmoid";
 
 /** First byte the host may use: everything below belongs to this module's static data. */

@@ -35,7 +35,7 @@ export interface NodeRecord {
   axis?: number;
   window?: number[];
   countIncludePad?: boolean;
-  /** conv2d: whether it runs (and its weights are packed) as Winograd F(2x2, 3x3). */
+  /** conv2d: whether it runs (and its weights are packed) as Winograd F(4x4, 3x3). */
   winograd?: boolean;
   /** conv2d, dense, batchnorm: byte offsets of the weights (or scale) and bias (or shift) in the packed region. */
   packed?: { weights: number; bias: number };

@@ -3,7 +3,7 @@ import { convDilations, convGroups, nodeAxis, poolSpan, type Graph, type Node } 
 import { alignUp, planArena } from "./arena.js";
 import { encodeSteps, OP_BYTES, OpKind, type Step } from "./ops.js";
 import type { WeightLayout } from "./weights.js";
-import { usesWinograd, winogradBlocking } from "./winograd.js";
+import { usesWinograd, WINOGRAD_MATRICES, winogradBlocking } from "./winograd.js";
 
 /**
  * Lowers an optimized graph to a static plan for one batch size and thread
@@ -202,7 +202,7 @@ export function makePlan(graph: Graph, shapes: Map<string, number[]>, weights: W
           scratchPerThread = Math.max(scratchPerThread, scratchBytes);
           maxKc = Math.max(maxKc, cin);
           pending.push({
-            node: node.name, reads: [root(inName)], writes: [root(out)], cost: (B * OH! * OW! * cout * cin * 16) / 4, indirectionBytes: 0,
+            node: node.name, reads: [root(inName)], writes: [root(out)], cost: B * Math.ceil(OH! / 4) * Math.ceil(OW! / 4) * WINOGRAD_MATRICES * cin * cout, indirectionBytes: 0,
             build(at) {
               const src = at.tensor(inName);
               const dst = at.tensor(out);

@@ -1,7 +1,7 @@
 import { convGroups, weightValues, type Conv2DNode, type DenseNode, type Graph } from "../graph/ir.js";
 import { batchNormAffine } from "../passes/fold-batchnorm.js";
 import { alignUp } from "./arena.js";
-import { usesWinograd, winogradKernel } from "./winograd.js";
+import { usesWinograd, WINOGRAD_MATRICES, winogradKernel } from "./winograd.js";
 
 /**
  * Constant data the kernels read, packed once at load into the model's wasm
@@ -64,7 +64,7 @@ function gemmShape(node: Conv2DNode | DenseNode): { K: number; N: number; groups
   return { K: node.kernelShape[0], N: node.kernelShape[1], groups: 1 };
 }
 
-/** Whether each convolution runs as Winograd (its weights are then 16 transformed matrices). */
+/** Whether each convolution runs as Winograd (its weights are then 36 transformed matrices). */
 export type WinogradChoice = (node: Conv2DNode) => boolean;
 
 /**
@@ -76,9 +76,9 @@ export type WinogradChoice = (node: Conv2DNode) => boolean;
 export function gemmPacking(node: Conv2DNode | DenseNode, winograd: WinogradChoice): { matrices: number; rows: number; panels: number; biasFloats: number } {
   const { K, N, groups } = gemmShape(node);
   const panels = Math.ceil(N / 8);
-  // Winograd: 16 transformed matrices of Cin rows instead of one of K = 9*Cin rows.
+  // Winograd: 36 transformed matrices of Cin rows instead of one of K = 9*Cin rows.
   const transformed = node.op === "conv2d" && winograd(node);
-  if (transformed) return { matrices: 16, rows: node.kernelShape[2], panels, biasFloats: panels * 8 };
+  if (transformed) return { matrices: WINOGRAD_MATRICES, rows: node.kernelShape[2], panels, biasFloats: panels * 8 };
   return { matrices: groups, rows: K, panels, biasFloats: groups * panels * 8 };
 }
 

@@ -1,13 +1,16 @@
 import { convDilations, convGroups, weightValues, type Conv2DNode } from "../graph/ir.js";
 
 /**
- * Winograd F(2x2, 3x3) for 3x3 stride-1 convolutions (wasm/f32-winograd):
- * 16 multiplies per 2x2 output tile instead of 36. Used where the image is
+ * Winograd F(4x4, 3x3) for 3x3 stride-1 convolutions (wasm/f32-winograd):
+ * 36 multiplies per 4x4 output tile instead of 144. Used where the image is
  * large enough for the transforms to pay off; the 8x8 grids of the last
  * blocks stay on the direct GEMM, whose weights would otherwise be streamed
- * 16-fold for only a few tiles.
+ * 36-fold for only a few tiles.
  */
 const MIN_OUTPUT_PIXELS = 17 * 17;
+
+/** Transformed-kernel matrices (6x6 points per tile), i.e. GEMMs per tile block. */
+export const WINOGRAD_MATRICES = 36;
 
 export function usesWinograd(node: Conv2DNode, outShape: readonly number[]): boolean {
   const [kh, kw, cin, cout] = node.kernelShape;
@@ -17,32 +20,42 @@ export function usesWinograd(node: Conv2DNode, outShape: readonly number[]): boo
     && cin % 4 === 0 && cout % 4 === 0 && outShape[0]! * outShape[1]! >= MIN_OUTPUT_PIXELS;
 }
 
+/** Kernel transform of F(4x4, 3x3) with interpolation points 0, 1, -1, 2, -2, ∞. */
+const G = [
+  [1 / 4, 0, 0],
+  [-1 / 6, -1 / 6, -1 / 6],
+  [-1 / 6, 1 / 6, -1 / 6],
+  [1 / 24, 1 / 12, 1 / 6],
+  [1 / 24, -1 / 12, 1 / 6],
+  [0, 0, 1],
+] as const;
+
 /**
- * U_ξ = G g Gᵀ for every (cin, cout), as 16 row-major [cin][cout] matrices
- * (ξ = 4*row + column of the 4x4 transformed kernel), ready for GEMM packing.
- * G = [1 0 0; ½ ½ ½; ½ -½ ½; 0 0 1]. A deferred kernel is decoded into
- * `scratch` when given.
+ * U_ξ = G g Gᵀ for every (cin, cout), as 36 row-major [cin][cout] matrices
+ * (ξ = 6*row + column of the 6x6 transformed kernel), ready for GEMM packing.
+ * Computed in float64 and rounded once: F(4x4)'s transforms amplify error
+ * more than F(2x2)'s, so the kernel side adds no rounding of its own. A
+ * deferred kernel is decoded into `scratch` when given.
  */
 export function winogradKernel(node: Conv2DNode, scratch?: Float32Array): Float32Array[] {
   const [, , cin, cout] = node.kernelShape;
   const k = weightValues(node.kernel, scratch);
-  const u = Array.from({ length: 16 }, () => new Float32Array(cin * cout));
+  const u = Array.from({ length: WINOGRAD_MATRICES }, () => new Float32Array(cin * cout));
   const g = new Float64Array(9);
-  const t = new Float64Array(12); // G g: 4x3
+  const t = new Float64Array(18); // G g: 6x3
   for (let ci = 0; ci < cin; ci++) {
     for (let co = 0; co < cout; co++) {
       for (let i = 0; i < 9; i++) g[i] = k[(i * cin + ci) * cout + co]!;
-      for (let c = 0; c < 3; c++) {
-        const g0 = g[c]!, g1 = g[3 + c]!, g2 = g[6 + c]!;
-        t[c] = g0;
-        t[3 + c] = (g0 + g1 + g2) / 2;
-        t[6 + c] = (g0 - g1 + g2) / 2;
-        t[9 + c] = g2;
+      for (let r = 0; r < 6; r++) {
+        const [a, b, c] = G[r];
+        for (let j = 0; j < 3; j++) t[3 * r + j] = a * g[j]! + b * g[3 + j]! + c * g[6 + j]!;
       }
-      for (let r = 0; r < 4; r++) {
-        const a = t[3 * r]!, b = t[3 * r + 1]!, c = t[3 * r + 2]!;
-        const row = [a, (a + b + c) / 2, (a - b + c) / 2, c];
-        for (let j = 0; j < 4; j++) u[4 * r + j]![ci * cout + co] = row[j]!;
+      for (let r = 0; r < 6; r++) {
+        const t0 = t[3 * r]!, t1 = t[3 * r + 1]!, t2 = t[3 * r + 2]!;
+        for (let j = 0; j < 6; j++) {
+          const [a, b, c] = G[j];
+          u[6 * r + j]![ci * cout + co] = a * t0 + b * t1 + c * t2;
+        }
       }
     }
   }
@@ -50,16 +63,20 @@ export function winogradKernel(node: Conv2DNode, scratch?: Float32Array): Float3
 }
 
 /**
- * Output-channel chunks (in 8-column panels) sized so a chunk of the 16
- * transformed kernels stays in L2, and tiles per block sized so a block's
- * transformed inputs and products stay there too; scratch bytes per thread.
+ * Output-channel chunks (in 8-column panels) sized so a chunk of the 36
+ * transformed kernels (512 KB) and a block's transformed inputs and products
+ * (384 KB) stay in L2 together; scratch bytes per thread (see the scratch
+ * layout in wasm/f32-winograd/4x4-3x3.ts). Measured on a 1 MB-L2 core, one
+ * thread: a 512 KB chunk instead of 256 KB (fewer chunks, so fewer repeated
+ * input transforms) takes the 10 Winograd layers of InceptionV3 from 34 to
+ * 30 ms; a 768 KB block budget loses on the 147x147 and 71x71 grids.
  */
 export function winogradBlocking(cin: number, cout: number): { tilesPerBlock: number; panelsPerChunk: number; scratchBytes: number } {
   const panels = Math.ceil(cout / 8);
-  const panelsPerChunk = Math.min(panels, Math.max(1, Math.floor((256 * 1024) / (16 * cin * 8 * 4))));
+  const panelsPerChunk = Math.min(panels, Math.max(1, Math.floor((512 * 1024) / (WINOGRAD_MATRICES * cin * 8 * 4))));
   const chunkCols = panelsPerChunk * 8;
   const budget = 384 * 1024;
-  const tilesPerBlock = Math.min(256, Math.max(8, Math.floor(budget / (64 * (cin + chunkCols)) / 4) * 4));
-  const scratchBytes = Math.ceil((16 * tilesPerBlock * (cin + chunkCols + 1) * 4) / 64) * 64;
+  const tilesPerBlock = Math.min(256, Math.max(8, Math.floor(budget / (WINOGRAD_MATRICES * 4 * (cin + chunkCols)) / 4) * 4));
+  const scratchBytes = Math.ceil((WINOGRAD_MATRICES * tilesPerBlock * (cin + chunkCols + 1) + chunkCols) * 4 / 64) * 64;
   return { tilesPerBlock, panelsPerChunk, scratchBytes };
 }
