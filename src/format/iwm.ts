@@ -12,6 +12,7 @@
  *   (src/format/storage.ts), which ends the file.
  */
 import { alignUp } from "../runtime/arena.js";
+import { layoutWeights } from "../runtime/weights.js";
 import type { Graph } from "../graph/ir.js";
 import { packModel, type PackedModel } from "../runtime/session.js";
 import type { IwmFile } from "./file.js";
@@ -120,16 +121,18 @@ export async function readIwm(file: IwmFile): Promise<IwmModel> {
   const present = Math.max(0, file.size - regionAt);
   if (present < stored) throw problem(`truncated: the weight region needs ${stored} bytes, the file holds ${present} after the header`);
   if (present > stored) throw problem(`${present - stored} bytes follow the weight region, which should end the file`);
+  // Int8 weights stay int8 in memory where a kernel reads them so (a quarter of the float32 size).
+  const resident = weights === "int8" ? layoutWeights(graph, header.winograd, header.shapes, "int8") : layout;
   return {
     graph: { ...graph, metadata: { ...graph.metadata, source: `${file.name} (from ${graph.metadata.source})` } },
     shapes: header.shapes,
-    layout,
+    layout: resident,
     winograd: header.winograd,
     weights,
     keep: header.keep,
     writeWeights: (memory, base) => weights === "f32"
       // The stored region is the packed region: one copy, no per-weight work.
       ? file.read(regionAt, new Uint8Array(memory, base, layout.bytes))
-      : decodeRegion(file, regionAt, segments, weights, layout, memory, base),
+      : decodeRegion(file, regionAt, segmentsOf(graph, header.shapes, resident, header.winograd), weights, resident, memory, base),
   };
 }

@@ -33,6 +33,8 @@ export interface Segment {
    * 8 columns being 8 output channels); null for constants always kept float32.
    */
   rows: number | null;
+  /** Int8 GEMM weights that stay int8 in memory (an int8 layout): `at` is where their stored bytes go as they are. */
+  resident: boolean;
 }
 
 /** The region's segments in region order. Only what the node records say: no constant arrays are read. */
@@ -43,12 +45,13 @@ export function segmentsOf(graph: Graph, shapes: Map<string, number[]>, layout: 
     if (!entry) continue;
     if (node.op === "conv2d" || node.op === "dense") {
       const { matrices, rows, panels, biasFloats } = gemmPacking(node, winograd);
-      segments.push({ node: node.name, at: entry.weights, floats: matrices * panels * rows * 8, rows });
-      segments.push({ node: node.name, at: entry.bias, floats: biasFloats, rows: null });
+      const resident = entry.scales !== undefined;
+      segments.push({ node: node.name, at: entry.scales ?? entry.weights, floats: matrices * panels * rows * 8, rows, resident });
+      segments.push({ node: node.name, at: entry.bias, floats: biasFloats, rows: null, resident: false });
     } else if (node.op === "batchnorm") {
       const padded = Math.ceil(shapes.get(node.name)!.at(-1)! / 4) * 4;
-      segments.push({ node: node.name, at: entry.weights, floats: padded, rows: null });
-      segments.push({ node: node.name, at: entry.bias, floats: padded, rows: null });
+      segments.push({ node: node.name, at: entry.weights, floats: padded, rows: null, resident: false });
+      segments.push({ node: node.name, at: entry.bias, floats: padded, rows: null, resident: false });
     }
   }
   return segments;
@@ -122,7 +125,8 @@ function encodeInt8(values: Float32Array, s: Segment, view: DataView, at: number
 /**
  * Decodes a stored region from `file` (starting at byte `offset`) into the
  * packed region at byte `base` of `memory`, segment by segment through one
- * scratch buffer the size of the largest stored segment.
+ * scratch buffer the size of the largest stored segment. Resident int8
+ * segments are read straight into place (their scales checked there).
  */
 export async function decodeRegion(
   file: IwmFile, offset: number, segments: readonly Segment[], storage: "f16" | "int8",
@@ -136,8 +140,15 @@ export async function decodeRegion(
   let end = 0;
   for (const s of segments) {
     region.fill(0, end, s.at);
-    end = s.at + s.floats * 4;
     const size = storedBytes(s, storage);
+    if (s.resident) {
+      end = s.at + size;
+      await file.read(o, region.subarray(s.at, end));
+      o += size;
+      checkScales(new DataView(memory, base + s.at, size), s.floats / s.rows!, s, file.name);
+      continue;
+    }
+    end = s.at + s.floats * 4;
     const src = scratch.subarray(0, size);
     await file.read(o, src);
     o += size;
@@ -157,16 +168,21 @@ function decodeHalf(src: Uint8Array, dst: Float32Array): void {
   for (let i = 0; i < dst.length; i++) dst[i] = half[bits[i]!]!;
 }
 
-function decodeInt8(src: Uint8Array, dst: Float32Array, s: Segment, file: string): void {
-  const rows = s.rows!;
-  const columns = dst.length / rows;
-  const view = new DataView(src.buffer, src.byteOffset, src.byteLength);
+/** The `columns` int8 scales at the start of `view`, each checked to be a finite number ≥ 0. */
+function checkScales(view: DataView, columns: number, s: Segment, file: string): Float32Array {
   const scales = new Float32Array(columns);
   for (let c = 0; c < columns; c++) {
     const scale = view.getFloat32(c * 4, true);
     if (!(scale >= 0 && scale < Infinity)) throw new Error(`${file}: int8 scale ${scale} of node ${s.node} is not a finite number ≥ 0`);
     scales[c] = scale;
   }
+  return scales;
+}
+
+function decodeInt8(src: Uint8Array, dst: Float32Array, s: Segment, file: string): void {
+  const rows = s.rows!;
+  const columns = dst.length / rows;
+  const scales = checkScales(new DataView(src.buffer, src.byteOffset, src.byteLength), columns, s, file);
   const q = new Int8Array(src.buffer, src.byteOffset + columns * 4, dst.length);
   for (let g = 0, i = 0; g < columns / 8; g++) {
     const c = g * 8;

@@ -39,6 +39,8 @@ export interface IgemmStep {
   chansPerBlock: number;
   /** Byte offset added to every input row pointer (a group's channel slice); 0 when absent. */
   chanOffset?: number;
+  /** Int8 weights: address of their column scales (`weights` then holds int8 panels); absent for float32. */
+  scales?: number;
 }
 
 export interface PoolStep {
@@ -137,6 +139,8 @@ export interface WinogradStep {
   tilesPerBlock: number;
   zeroRow: number;
   panelsPerChunk: number;
+  /** Int8 transformed weights: address of their column scales; absent for float32. */
+  scales?: number;
 }
 
 export type Step = IgemmStep | PoolStep | GlobalAvgPoolStep | SoftmaxStep | AffineStep | WinogradStep | SigmoidStep;
@@ -147,7 +151,7 @@ function words(step: Step): number[] {
     case OpKind.Igemm:
       return [step.kind, step.M, step.N, step.kc, step.taps, step.indirection, step.weights, step.bias,
         step.out, step.outStride, step.relu ? 1 : 0, step.mc, step.mBlocks, step.nChunks, step.panelsPerChunk,
-        step.tapsPerBlock, step.chansPerBlock, step.chanOffset ?? 0];
+        step.tapsPerBlock, step.chansPerBlock, step.chanOffset ?? 0, step.scales ?? 0];
     case OpKind.MaxPool:
     case OpKind.AvgPool:
       return [step.kind, step.batch, step.H, step.W, step.C, step.input, step.inStride, step.OH, step.OW,
@@ -165,7 +169,8 @@ function words(step: Step): number[] {
     case OpKind.Winograd:
       return [step.kind, step.batch, step.H, step.W, step.cin, step.input, step.inStride, step.OH, step.OW,
         step.cout, step.out, step.outStride, step.padTop, step.padLeft, step.weights, step.bias,
-        step.relu ? 1 : 0, step.scratch, step.scratchBytes, step.tilesPerBlock, step.zeroRow, step.panelsPerChunk];
+        step.relu ? 1 : 0, step.scratch, step.scratchBytes, step.tilesPerBlock, step.zeroRow, step.panelsPerChunk,
+        step.scales ?? 0];
   }
 }
 

@@ -81,7 +81,8 @@ interface PendingStep {
 interface Addresses {
   memory: ArrayBufferLike;
   tensor(name: string): Storage & { address: number };
-  weights(node: string): { weights: number; bias: number };
+  /** Addresses of a node's constants; `scales` only for int8 weights (see WeightEntry). */
+  weights(node: string): { weights: number; bias: number; scales?: number };
   /** Start of this step's indirection buffer. */
   indirection: number;
   zeroRow: number;
@@ -211,6 +212,7 @@ export function makePlan(graph: Graph, shapes: Map<string, number[]>, weights: W
                 kind: OpKind.Winograd, batch: B, H: H!, W: W!, cin, input: src.address, inStride: src.pixelStride,
                 OH: OH!, OW: OW!, cout, out: dst.address, outStride: dst.pixelStride, padTop: node.pads.top,
                 padLeft: node.pads.left, weights: w.weights, bias: w.bias, relu: node.activation === "relu",
+                ...(w.scales !== undefined ? { scales: w.scales } : {}),
                 scratch: at.scratch, scratchBytes, tilesPerBlock, zeroRow: at.zeroRow, panelsPerChunk,
               };
             },
@@ -262,7 +264,9 @@ export function makePlan(graph: Graph, shapes: Map<string, number[]>, weights: W
               const w = at.weights(node.name);
               return {
                 kind: OpKind.Igemm, M, N: coutG, kc: cin, taps, indirection: indirection!.byteOffset,
-                weights: w.weights + g * panelsG * taps * cin * 32, bias: w.bias + g * panelsG * 32,
+                // A group's panels follow the previous group's: K x 8 weights of 4 bytes (float32) or 1 (int8) each.
+                weights: w.weights + g * panelsG * taps * cin * (w.scales === undefined ? 32 : 8), bias: w.bias + g * panelsG * 32,
+                ...(w.scales !== undefined ? { scales: w.scales + g * panelsG * 32 } : {}),
                 out: dst.address + g * coutG * 4, outStride: dst.pixelStride,
                 relu: node.activation === "relu", mc: blocking.mc, mBlocks: blocking.mBlocks,
                 nChunks: blocking.nChunks, panelsPerChunk: blocking.panelsPerChunk,
@@ -289,6 +293,7 @@ export function makePlan(graph: Graph, shapes: Map<string, number[]>, weights: W
             return {
               kind: OpKind.Igemm, M: B, N: cout, kc: cin, taps: 1, indirection: at.indirection,
               weights: w.weights, bias: w.bias, out: dst.address, outStride: dst.pixelStride,
+              ...(w.scales !== undefined ? { scales: w.scales } : {}),
               relu: node.activation === "relu", mc: blocking.mc, mBlocks: blocking.mBlocks,
               nChunks: blocking.nChunks, panelsPerChunk: blocking.panelsPerChunk,
               tapsPerBlock: blocking.tapsPerBlock, chansPerBlock: blocking.chansPerBlock,
@@ -495,7 +500,10 @@ export function makePlan(graph: Graph, shapes: Map<string, number[]>, weights: W
           tensor,
           weights(node) {
             const e = weights.entries.get(node)!;
-            return { weights: weightsBase + e.weights, bias: weightsBase + e.bias };
+            return {
+              weights: weightsBase + e.weights, bias: weightsBase + e.bias,
+              ...(e.scales !== undefined ? { scales: weightsBase + e.scales } : {}),
+            };
           },
           indirection: base + indirectionAt[i]!,
           zeroRow: base + zeroRowAt,

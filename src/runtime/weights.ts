@@ -8,11 +8,18 @@ import { usesWinograd, WINOGRAD_MATRICES, winogradKernel } from "./winograd.js";
  * memory: GEMM weights as 8-column panels (K x 8 floats each, columns past N
  * zero) and biases padded to a multiple of 8; scale/shift of any BN left
  * unfolded, padded to a multiple of 4.
+ *
+ * With int8 weights (an .iwm file converted with --weights int8), the
+ * direct-GEMM weights stay int8 in memory, as the file stores them: one
+ * float32 scale per packed column (8 per panel, panel order), then the int8
+ * panels (K x 8 bytes each); the f32-qc8w kernels read them as they are.
  */
 export interface WeightEntry {
   /** Byte offsets inside the weight region. */
   weights: number;
   bias: number;
+  /** Int8 weights: where their column scales start (`weights` follows them); absent for float32. */
+  scales?: number;
 }
 
 /** Where each node's constants go in the weight region; holds no weight data itself. */
@@ -20,6 +27,9 @@ export interface WeightLayout {
   entries: Map<string, WeightEntry>;
   bytes: number;
 }
+
+/** How GEMM weights are held in wasm memory. */
+export type ResidentWeights = "f32" | "int8";
 
 const REGION_ALIGN = 64;
 
@@ -89,8 +99,10 @@ export function winogradChoice(shapes: Map<string, number[]>): WinogradChoice {
 /**
  * Where each node's constants go. A graph whose constant arrays were dropped
  * (one read from an .iwm file) gives its batchnorm channel counts through `shapes`.
+ * With `resident` "int8", the weights of convolutions and dense layers take
+ * their int8 form (Winograd's transformed ones included).
  */
-export function layoutWeights(graph: Graph, winograd: WinogradChoice, shapes?: Map<string, number[]>): WeightLayout {
+export function layoutWeights(graph: Graph, winograd: WinogradChoice, shapes?: Map<string, number[]>, resident: ResidentWeights = "f32"): WeightLayout {
   const entries = new Map<string, WeightEntry>();
   let bytes = 0;
   const take = (n: number): number => {
@@ -101,7 +113,14 @@ export function layoutWeights(graph: Graph, winograd: WinogradChoice, shapes?: M
   for (const node of graph.nodes) {
     if (node.op === "conv2d" || node.op === "dense") {
       const { matrices, rows, panels, biasFloats } = gemmPacking(node, winograd);
-      entries.set(node.name, { weights: take(matrices * panels * rows * 8 * 4), bias: take(biasFloats * 4) });
+      const floats = matrices * panels * rows * 8;
+      if (resident === "int8") {
+        const scaleBytes = matrices * panels * 8 * 4;
+        const scales = take(scaleBytes + alignUp(floats, 4));
+        entries.set(node.name, { weights: scales + scaleBytes, scales, bias: take(biasFloats * 4) });
+      } else {
+        entries.set(node.name, { weights: take(floats * 4), bias: take(biasFloats * 4) });
+      }
     } else if (node.op === "batchnorm") {
       const channels = shapes ? shapes.get(node.name)!.at(-1)! : node.mean.length;
       const padded = alignUp(channels, 4) * 4;
@@ -127,6 +146,7 @@ export function packWeights(graph: Graph, layout: WeightLayout, winograd: Winogr
   for (const node of graph.nodes) {
     const entry = layout.entries.get(node.name);
     if (!entry) continue;
+    if (entry.scales !== undefined) throw new Error(`node ${node.name}: int8 weights are read from an .iwm file as stored, not packed from float32`);
     const w = (base + entry.weights) / 4;
     const b = (base + entry.bias) / 4;
     if (node.op === "conv2d" && winograd(node)) {

@@ -45,7 +45,12 @@ async function regions(graph: Graph, weights: WeightStorage) {
   const got = new ArrayBuffer(iwm.layout.bytes);
   new Uint8Array(got).fill(0xff);
   await iwm.writeWeights(got, 0);
-  return { want: new Float32Array(want), got: new Float32Array(got), segments: segmentsOf(iwm.graph, iwm.shapes, iwm.layout, iwm.winograd) };
+  return {
+    want: new Float32Array(want), got: new Float32Array(got),
+    segments: segmentsOf(iwm.graph, iwm.shapes, iwm.layout, iwm.winograd),
+    // The same segments where the session packed them (they differ from `segments` for int8, which stays int8).
+    packed: segmentsOf(source.graph, source.shapes, source.layout, source.winograd),
+  };
 }
 
 const half = suite("float16 rounding");
@@ -100,37 +105,46 @@ region("f16 rounds each GEMM weight; biases and batchnorm constants stay exact",
   assert.ok(segments.some((s) => s.rows === null && s.node === "bn"), "the unfolded batchnorm has float32 segments");
 });
 
-region("int8: every weight within half a step of its own column's scale; padding columns zero", async () => {
-  const { want, got, segments } = await regions(unevenGraph(), "int8");
+region("int8 stays int8 in memory: column scales then panel bytes; each weight within half a step; padding zero", async () => {
+  const { want, got, segments, packed } = await regions(unevenGraph(), "int8");
+  const bytes = new Uint8Array(got.buffer);
+  const covered = new Uint8Array(bytes.length);
   let worstRelative = 0;
-  for (const s of segments) {
-    const base = s.at / 4;
+  segments.forEach((s, index) => {
+    const p = packed[index]!;
+    const from = p.at / 4;
     if (s.rows === null) {
-      assert.equal(got.subarray(base, base + s.floats), want.subarray(base, base + s.floats), `${s.node}: float32 constants`);
-      continue;
+      assert.not.ok(s.resident);
+      assert.equal(got.subarray(s.at / 4, s.at / 4 + s.floats), want.subarray(from, from + s.floats), `${s.node}: float32 constants`);
+      covered.fill(1, s.at, s.at + s.floats * 4);
+      return;
     }
-    // Panel g holds rows x 8 floats; column j of it is one output channel of one packed matrix.
-    for (let g = 0; g < s.floats / (s.rows * 8); g++) {
+    assert.ok(s.resident, `${s.node}: GEMM weights stay int8`);
+    // Panel g holds rows x 8 weights; column j of it is one output channel of one packed matrix.
+    const columns = s.floats / s.rows;
+    const scales = new Float32Array(got.buffer, s.at, columns);
+    const q = new Int8Array(got.buffer, s.at + columns * 4, s.floats);
+    covered.fill(1, s.at, s.at + columns * 4 + s.floats);
+    for (let g = 0; g < columns / 8; g++) {
       for (let j = 0; j < 8; j++) {
         let max = 0;
-        for (let k = 0; k < s.rows; k++) max = Math.max(max, Math.abs(want[base + (g * s.rows + k) * 8 + j]!));
+        for (let k = 0; k < s.rows; k++) max = Math.max(max, Math.abs(want[from + (g * s.rows + k) * 8 + j]!));
         const step = Math.fround(max / 127);
+        assert.is(scales[g * 8 + j], step, `${s.node} panel ${g} column ${j}: scale`);
         for (let k = 0; k < s.rows; k++) {
-          const i = base + (g * s.rows + k) * 8 + j;
-          const error = Math.abs(got[i]! - want[i]!);
+          const i = (g * s.rows + k) * 8 + j;
+          const error = Math.abs(q[i]! * step - want[from + i]!);
           if (!(error <= step / 2 * (1 + 1e-6))) assert.unreachable(`${s.node} panel ${g} column ${j} row ${k}: |Δ| ${error} > half step ${step / 2}`);
+          if (want[from + i] === 0 && q[i] !== 0) assert.unreachable(`${s.node} panel ${g} column ${j} row ${k}: a zero (padding) came back as ${q[i]}`);
           if (max > 0) worstRelative = Math.max(worstRelative, error / max);
         }
       }
     }
-  }
+  });
   assert.ok(worstRelative > 0.001 && worstRelative <= 0.5 / 127 + 1e-7, `worst error ${worstRelative} of a column's max`);
-  // Padding columns of "narrow" (5 of 8 used) and everything between segments is zero.
-  const covered = new Uint8Array(got.length);
-  for (const s of segments) covered.fill(1, s.at / 4, s.at / 4 + s.floats);
-  got.forEach((v, i) => {
-    if (!covered[i] && v !== 0) assert.unreachable(`float ${i} between segments is ${v}`);
-    if (want[i] === 0 && v !== 0) assert.unreachable(`float ${i}: a zero (padding) came back as ${v}`);
+  // Everything between segments was overwritten with zeros (the buffer started as 0xff garbage).
+  bytes.forEach((v, i) => {
+    if (!covered[i] && v !== 0) assert.unreachable(`byte ${i} between segments is ${v}`);
   });
 });
 

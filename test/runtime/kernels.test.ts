@@ -6,7 +6,7 @@
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import type { Conv2DNode, Graph, Node, Pads } from "../../src/graph/ir.js";
+import { weightValues, type Conv2DNode, type Graph, type Node, type Pads } from "../../src/graph/ir.js";
 import { nodePlatform } from "../../src/platform/node.js";
 import { Session } from "../../src/runtime/session.js";
 import { usesWinograd } from "../../src/runtime/winograd.js";
@@ -130,7 +130,7 @@ for (const cfg of helperConfigs) {
       const relu = i % 2 === 0;
       const node = conv("y", "x", r, [3, 3, c.C, c.cout], { pads: c.p, relu }) as Conv2DNode;
       const x = randomArray(c.B * c.H * c.W * c.C, r);
-      const want = naiveConv(x, c.B, c.H, c.W, c.C, node.kernel, 3, 3, c.cout, node.bias, [1, 1], c.p, relu);
+      const want = naiveConv(x, c.B, c.H, c.W, c.C, weightValues(node.kernel), 3, 3, c.cout, node.bias, [1, 1], c.p, relu);
       assert.ok(usesWinograd(node, [want.OH, want.OW, c.cout]), "takes the Winograd path");
       const graph = graphOf([input("x", [c.H, c.W, c.C]), node], ["y"]);
       await withSession(graph, cfg, async (session) => {

@@ -1,5 +1,6 @@
 import { claim, ptr, word } from "../common/op";
 import { f32_igemm_4x8 } from "./4x8-minmax-simd";
+import { f32_qc8w_igemm_4x8 } from "../f32-qc8w-igemm/4x8-minmax-simd";
 
 /**
  * Convolution / dense as indirect GEMM over the whole batch.
@@ -9,7 +10,9 @@ import { f32_igemm_4x8 } from "./4x8-minmax-simd";
  * 10 relu, 11 MC (rows per M block, multiple of 4), 12 M blocks, 13 N chunks,
  * 14 panels per N chunk, 15 taps per K block, 16 channels per K block,
  * 17 input channel byte offset added to every row pointer (one group of a
- * grouped convolution reads its channel slice of the input).
+ * grouped convolution reads its channel slice of the input), 18 column
+ * scales of int8 weights (8 floats per panel, in panel order) or 0 when the
+ * weights are float32 (then 6 holds float panels, else int8 panels).
  *
  * Work is cut into (M block, N chunk) units that threads claim one at a time.
  * A unit walks K blocks (whole taps, or a channel range of one tap when cin is
@@ -35,11 +38,14 @@ export function igemmOp(op: usize): void {
   const tapsPerBlock = word(op, 15);
   const chansPerBlock = word(op, 16);
   const chanOff = ptr(op, 17);
+  const scales = ptr(op, 18);
+  // Bytes per packed weight: 4 (float32) or 1 (int8).
+  const wShift: u32 = scales != 0 ? 0 : 2;
 
   const panels = (N + 7) >> 3;
   const units = mBlocks * nChunks;
   const indRow = <usize>taps << 2;
-  const panelBytes = <usize>(taps * cin) << 5;
+  const panelBytes = <usize>(taps * cin) << (3 + wShift);
   const chanBlocks = (cin + chansPerBlock - 1) / chansPerBlock;
   const tapBlocks = (taps + tapsPerBlock - 1) / tapsPerBlock;
   const kBlocks = tapBlocks * chanBlocks;
@@ -57,8 +63,8 @@ export function igemmOp(op: usize): void {
       const c0 = (kb - tb * chanBlocks) * chansPerBlock;
       const kc = min(chansPerBlock, cin - c0);
       const aOff = (<usize>c0 << 2) + chanOff;
-      const wOff = <usize>(t0 * cin + c0) << 5;
-      const wTapSkip = <usize>(cin - kc) << 5;
+      const wOff = <usize>(t0 * cin + c0) << (3 + wShift);
+      const wTapSkip = <usize>(cin - kc) << (3 + wShift);
       const first = kb == 0;
       const last = kb == kBlocks - 1;
       for (let p = p0; p < p1; p++) {
@@ -66,14 +72,27 @@ export function igemmOp(op: usize): void {
         const wp = w + <usize>p * panelBytes + wOff;
         const bp = bias + (<usize>p << 5);
         const cp = out + (<usize>p << 5);
-        for (let m = m0; m < m1; m += 4) {
-          f32_igemm_4x8(
-            min(4, m1 - m), nr, kc, nt,
-            ind + <usize>m * indRow + (<usize>t0 << 2), indRow, aOff,
-            wp, wTapSkip, bp,
-            cp + <usize>m * outStride, outStride,
-            !first, relu && last,
-          );
+        if (scales != 0) {
+          const sp = scales + (<usize>p << 5);
+          for (let m = m0; m < m1; m += 4) {
+            f32_qc8w_igemm_4x8(
+              min(4, m1 - m), nr, kc, nt,
+              ind + <usize>m * indRow + (<usize>t0 << 2), indRow, aOff,
+              wp, wTapSkip, sp, bp,
+              cp + <usize>m * outStride, outStride,
+              !first, relu && last,
+            );
+          }
+        } else {
+          for (let m = m0; m < m1; m += 4) {
+            f32_igemm_4x8(
+              min(4, m1 - m), nr, kc, nt,
+              ind + <usize>m * indRow + (<usize>t0 << 2), indRow, aOff,
+              wp, wTapSkip, bp,
+              cp + <usize>m * outStride, outStride,
+              !first, relu && last,
+            );
+          }
         }
       }
     }

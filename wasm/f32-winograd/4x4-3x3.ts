@@ -1,6 +1,7 @@
 import { claim, ptr, word } from "../common/op";
 import { madd } from "../common/simd";
 import { f32_igemm_4x8 } from "../f32-igemm/4x8-minmax-simd";
+import { f32_qc8w_igemm_4x8 } from "../f32-qc8w-igemm/4x8-minmax-simd";
 
 /**
  * 3x3 stride-1 convolution by Winograd F(4x4, 3x3) (interpolation points 0,
@@ -25,7 +26,9 @@ import { f32_igemm_4x8 } from "../f32-igemm/4x8-minmax-simd";
  * Op words: 1 batch, 2 H, 3 W, 4 Cin, 5 input, 6 input pixel stride, 7 OH,
  * 8 OW, 9 Cout, 10 output, 11 output pixel stride, 12 pad top, 13 pad left,
  * 14 U, 15 bias, 16 relu, 17 scratch, 18 scratch bytes per thread, 19 TB,
- * 20 zero row (at least max(Cin, 8) zero floats), 21 panels per chunk.
+ * 20 zero row (at least max(Cin, 8) zero floats), 21 panels per chunk,
+ * 22 column scales of int8 U (8 floats per panel, matrix by matrix; U then
+ * holds int8 panels, read by the f32-qc8w micro-kernel) or 0 for float32 U.
  * Scratch per thread: V (36 x TB x Cin floats), M (36 x TB x chunk columns),
  * the GEMM row pointers (36 x TB), and one pixel of chunk columns where
  * outputs past the image edge are written and forgotten.
@@ -42,6 +45,9 @@ export function winogradOp(op: usize, tid: i32): void {
   const TB = word(op, 19);
   const zero = ptr(op, 20);
   const panelsPerChunk = word(op, 21);
+  // Int8 U: 8 float32 column scales per panel (matrix by matrix), or 0 for float32 U.
+  const scales = ptr(op, 22);
+  const wShift: u32 = scales != 0 ? 0 : 2;
 
   const tilesH = (OH + 3) >> 2, tilesW = (OW + 3) >> 2;
   const perImage = tilesH * tilesW;
@@ -53,7 +59,7 @@ export function winogradOp(op: usize, tid: i32): void {
   const Mb = V + (<usize>(36 * TB * Cin) << 2);
   const ind = Mb + (<usize>(36 * TB * panelsPerChunk * 8) << 2);
   const discard = ind + (<usize>(36 * TB) << 2);
-  const uStride = <usize>(panels * Cin) << 5;
+  const uStride = <usize>(panels * Cin) << (3 + wShift);
   const vRow = <usize>Cin << 2;
   const mRow = <usize>panelsPerChunk << 5;
 
@@ -80,10 +86,17 @@ export function winogradOp(op: usize, tid: i32): void {
       const a = ind + (<usize>(xi * TB) << 2);
       const m = Mb + <usize>(xi * TB) * mRow;
       for (let p = p0; p < p1; p++) {
-        const w = U + <usize>xi * uStride + <usize>p * (<usize>Cin << 5);
+        const w = U + <usize>xi * uStride + <usize>p * (<usize>Cin << (3 + wShift));
         const nr = min(8, Cout - (p << 3));
-        for (let i = 0; i < nt; i += 4) {
-          f32_igemm_4x8(min(4, nt - i), nr, Cin, 1, a + (<usize>i << 2), 4, 0, w, 0, zero, m + <usize>i * mRow + (<usize>(p - p0) << 5), mRow, false, false);
+        if (scales != 0) {
+          const s = scales + (<usize>(xi * panels + p) << 5);
+          for (let i = 0; i < nt; i += 4) {
+            f32_qc8w_igemm_4x8(min(4, nt - i), nr, Cin, 1, a + (<usize>i << 2), 4, 0, w, 0, s, zero, m + <usize>i * mRow + (<usize>(p - p0) << 5), mRow, false, false);
+          }
+        } else {
+          for (let i = 0; i < nt; i += 4) {
+            f32_igemm_4x8(min(4, nt - i), nr, Cin, 1, a + (<usize>i << 2), 4, 0, w, 0, zero, m + <usize>i * mRow + (<usize>(p - p0) << 5), mRow, false, false);
+          }
         }
       }
     }
