@@ -196,7 +196,7 @@ export function makePlan(graph: Graph, shapes: Map<string, number[]>, weights: W
         const [OH, OW] = shapeOf(out);
         const oneD = usesWinograd1d(node, shapeOf(out)) && winograd1dShape(node);
         if (oneD) {
-          const { tilesPerBlock, panelsPerChunk, scratchBytes } = winograd1dBlocking(cin, cout, oneD.alpha);
+          const { tilesPerBlock, panelsPerChunk, scratchBytes } = winograd1dBlocking(cin, cout, oneD, OH!, OW!, B, opts.threads);
           scratchPerThread = Math.max(scratchPerThread, scratchBytes);
           maxKc = Math.max(maxKc, cin);
           pending.push({

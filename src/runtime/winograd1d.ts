@@ -4,13 +4,30 @@ import { convDilations, convGroups, weightValues, type Conv2DNode } from "../gra
  * 1-D Winograd F(m, r) for 1xr and rx1 stride-1 convolutions
  * (wasm/f32-winograd1d), along the kernel's long axis: α = m + r - 1
  * multiplies per m outputs instead of m*r.
+ *
+ * Routing rule: every stride-1 1x7 / 7x1 (F(3,7)) and 1x3 / 3x1 (F(4,3))
+ * convolution with channels in fours, on any grid, because every such layer
+ * of Inception v3 measured faster (bench --profile, batch 1, relaxed build,
+ * 1 thread, ms summed over the layers, direct GEMM -> 1-D Winograd):
+ *   13 1x7 on 17x17:  33.8 -> 18.4     13 7x1 on 17x17:  30.7 -> 18.4
+ *    4 1x3 on 8x8:     5.2 ->  4.3      4 3x1 on 8x8:     5.0 ->  4.0
+ * (single layers: 1x7 192->192 3.1 -> 1.7 ms, 1x3 384->384 1.3 -> 1.1 ms).
+ * Tile sizes: on 17x17, F(3,7) wastes one column (6 tiles of 3) for 3.2
+ * multiplies per output; F(2,7) (4.2) measured 24.7 ms for the 1x7 layers
+ * (with 512 KB output-channel chunks); F(4,7) (2.9, not tried) would save
+ * 8% more multiplies but its transforms amplify rounding 11x more
+ * (‖Bᵀ row‖·‖Aᵀ row‖: 26, 259, 2921 for m = 2, 3, 4). F(3,7) layers err by
+ * ~1.5e-4 relative vs float64 at K = 1344, and the whole model stays within
+ * 2.2e-7 of TensorFlow.js in probability. F(4,3) tiles 8 exactly (2x fewer
+ * multiplies); F(2,3) was slower in single-layer timings (0.9 vs 0.7 ms on
+ * 384->384).
  */
 
 /** Interpolation points of the Toom-Cook construction, in order of use (∞ is always the last point). */
 const POINTS = [0, 1, -1, 2, -2, 1 / 2, -1 / 2, 3, -3, 1 / 3, -1 / 3];
 
-/** Outputs per tile, by kernel length. */
-const TILE_OUTPUTS = new Map([[7, 2]]);
+/** Outputs per tile, by kernel length (see the routing rule above). */
+const TILE_OUTPUTS = new Map([[7, 3], [3, 4]]);
 
 export interface Winograd1dShape {
   /** Outputs per tile, kernel taps, transformed points (m + r - 1). */
@@ -125,17 +142,27 @@ export function winograd1dKernel(node: Conv2DNode, shape: Winograd1dShape, scrat
 }
 
 /**
- * Output-channel chunks (in 8-column panels) sized so a chunk of the α
- * transformed kernels stays in L2, and tiles per block sized so a block's
- * transformed inputs and products stay there too; scratch bytes per thread
- * (V, M, the GEMM row pointers and the tile's α cell pointers).
+ * Work units are (output-channel chunk, block of tiles). A block's transformed
+ * inputs V and products M stay in L2 (tiles per block sized for that), and
+ * all output channels form one chunk: V is then transformed once, and U
+ * (at most 1.3 MB in Inception) streams from L3 once per block, which costs
+ * less than redoing the input transform per L2-sized chunk (measured on
+ * 17x17 grids: 10-15% faster than 512 KB chunks). Chunks are split only
+ * when the blocks alone are too few to keep every thread busy to the end
+ * of the step. Scratch bytes per thread: V, M, the GEMM row pointers and the
+ * tile's α cell pointers.
  */
-export function winograd1dBlocking(cin: number, cout: number, alpha: number): { tilesPerBlock: number; panelsPerChunk: number; scratchBytes: number } {
+export function winograd1dBlocking(cin: number, cout: number, shape: Winograd1dShape, outH: number, outW: number, batch: number, threads: number):
+  { tilesPerBlock: number; panelsPerChunk: number; scratchBytes: number } {
+  const { m, alpha, vertical } = shape;
+  const tiles = batch * Math.ceil((vertical ? outH : outW) / m) * (vertical ? outW : outH);
   const panels = Math.ceil(cout / 8);
-  const panelsPerChunk = Math.min(panels, Math.max(1, Math.floor((512 * 1024) / (alpha * cin * 8 * 4))));
-  const chunkCols = panelsPerChunk * 8;
   const budget = 384 * 1024;
-  const tilesPerBlock = Math.min(256, Math.max(8, Math.floor(budget / (4 * alpha * (cin + chunkCols)) / 4) * 4));
+  const tilesPerBlock = Math.min(256, Math.max(8, Math.floor(budget / (4 * alpha * (cin + panels * 8)) / 4) * 4));
+  const blocks = Math.ceil(tiles / tilesPerBlock);
+  const chunks = Math.min(panels, Math.ceil((4 * threads) / blocks));
+  const panelsPerChunk = Math.ceil(panels / chunks);
+  const chunkCols = panelsPerChunk * 8;
   const scratchBytes = Math.ceil((alpha * tilesPerBlock * (cin + chunkCols + 1) * 4 + alpha * 4) / 64) * 64;
   return { tilesPerBlock, panelsPerChunk, scratchBytes };
 }
