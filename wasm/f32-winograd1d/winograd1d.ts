@@ -14,9 +14,10 @@ import { f32_igemm_4x8 } from "../f32-igemm/4x8-minmax-simd";
  * Cout, 8-column panels). Bᵀ (α x α) and Aᵀ (m x α) are read from memory
  * (they follow the bias), so one kernel serves every (m, r): the transforms
  * are row passes over the channels, one per nonzero coefficient, a few
- * percent of the GEMM work. Blocking and work units are those of the 2-D
- * kernel (f32-winograd/2x2-3x3.ts): (output-channel chunk, block of TB
- * tiles), the chunk's U in L2 and the block's V and M in per-thread scratch.
+ * percent of the GEMM work. Work units are (output-channel chunk, block of
+ * TB tiles) as in the 2-D kernel (f32-winograd/2x2-3x3.ts), the block's V
+ * and M in per-thread scratch; the planner makes one chunk of all output
+ * channels unless the threads need more units (src/runtime/winograd1d.ts).
  * Channels go 4 per SIMD step (the planner only picks this kernel when Cin
  * and Cout are multiples of 4).
  *
