@@ -5,29 +5,31 @@ import { convDilations, convGroups, weightValues, type Conv2DNode } from "../gra
  * (wasm/f32-winograd1d), along the kernel's long axis: α = m + r - 1
  * multiplies per m outputs instead of m*r.
  *
- * Routing rule: every stride-1 1x7 / 7x1 (F(3,7)) and 1x3 / 3x1 (F(4,3))
- * convolution with channels in fours, on any grid, because every such layer
- * of Inception v3 measured faster (bench --profile, batch 1, relaxed build,
- * 1 thread, ms summed over the layers, direct GEMM -> 1-D Winograd):
- *   13 1x7 on 17x17:  33.8 -> 18.4     13 7x1 on 17x17:  30.7 -> 18.4
- *    4 1x3 on 8x8:     5.2 ->  4.3      4 3x1 on 8x8:     5.0 ->  4.0
- * (single layers: 1x7 192->192 3.1 -> 1.7 ms, 1x3 384->384 1.3 -> 1.1 ms).
+ * Routing rule: every stride-1 1x7 / 7x1 convolution with channels in fours,
+ * as F(3,7), on any grid, because every such layer of Inception v3 measured
+ * faster (bench --profile, batch 1, relaxed build, 1 thread, ms summed over
+ * the 13 layers of each kind on 17x17, direct GEMM -> F(3,7)):
+ *   1x7: 33.8 -> 18.4     7x1: 30.7 -> 18.4
+ * (single layers: 192->192 3.1 -> 1.7 ms, 128->128 1.35 -> 0.9 ms).
  * Tile sizes: on 17x17, F(3,7) wastes one column (6 tiles of 3) for 3.2
  * multiplies per output; F(2,7) (4.2) measured 24.7 ms for the 1x7 layers
  * (with 512 KB output-channel chunks); F(4,7) (2.9, not tried) would save
  * 8% more multiplies but its transforms amplify rounding 11x more
  * (‖Bᵀ row‖·‖Aᵀ row‖: 26, 259, 2921 for m = 2, 3, 4). F(3,7) layers err by
  * ~1.5e-4 relative vs float64 at K = 1344, and the whole model stays within
- * 2.2e-7 of TensorFlow.js in probability. F(4,3) tiles 8 exactly (2x fewer
- * multiplies); F(2,3) was slower in single-layer timings (0.9 vs 0.7 ms on
- * 384->384).
+ * 2.2e-7 of TensorFlow.js in probability.
+ * 1x3 / 3x1 (8x8 grids, 384-448 channels) stay on the direct GEMM: F(4,3)
+ * measured faster (the 8 layers 10.2 -> 8.3 ms, 1% of the model) but
+ * doubles their weights, the largest of the model's 3-tap kernels
+ * (+14 MB in memory, +22% .iwm size); F(2,3) was slower than F(4,3) in
+ * single-layer timings (0.9 vs 0.7 ms on 384->384).
  */
 
 /** Interpolation points of the Toom-Cook construction, in order of use (∞ is always the last point). */
 const POINTS = [0, 1, -1, 2, -2, 1 / 2, -1 / 2, 3, -3, 1 / 3, -1 / 3];
 
 /** Outputs per tile, by kernel length (see the routing rule above). */
-const TILE_OUTPUTS = new Map([[7, 3], [3, 4]]);
+const TILE_OUTPUTS = new Map([[7, 3]]);
 
 export interface Winograd1dShape {
   /** Outputs per tile, kernel taps, transformed points (m + r - 1). */

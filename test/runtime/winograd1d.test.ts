@@ -1,8 +1,8 @@
 /**
  * 1-D Winograd F(m, r) for 1xr / rx1 convolutions (wasm/f32-winograd1d)
  * through the planner and the real wasm module, against the float64 naive
- * convolution of helpers.ts: 1x7, 7x1, 1x3 and 3x1, channel counts below, at
- * and above the 8-column panel, partial edge tiles,
+ * convolution of helpers.ts: 1x7 and 7x1, channel counts below, at and
+ * above the 8-column panel, partial edge tiles,
  * symmetric, asymmetric, zero and short-axis pads, batch 3, ReLU, concat
  * slots in and out; both builds, 1 and 2 threads.
  */
@@ -23,9 +23,6 @@ const cases: { H: number; W: number; C: number; cout: number; kh: number; kw: nu
   { H: 4, W: 10, C: 8, cout: 16, kh: 1, kw: 7, p: { top: 1, bottom: 2, left: 4, right: 2 }, why: "short-axis pads: rows of bias only" },
   { H: 3, W: 2, C: 4, cout: 8, kh: 1, kw: 7, p: { top: 0, bottom: 0, left: 3, right: 3 }, why: "an image narrower than one tile's patch" },
   { H: 11, W: 9, C: 192, cout: 100, kh: 7, kw: 1, p: { top: 3, bottom: 3, left: 0, right: 0 }, why: "K far above the block, N a partial panel" },
-  { H: 8, W: 8, C: 40, cout: 36, kh: 1, kw: 3, p: { top: 0, bottom: 0, left: 1, right: 1 }, why: "Inception's 8x8 grid" },
-  { H: 9, W: 7, C: 12, cout: 20, kh: 3, kw: 1, p: { top: 1, bottom: 1, left: 0, right: 0 }, why: "partial last tiles" },
-  { H: 6, W: 5, C: 4, cout: 8, kh: 3, kw: 1, p: { top: 2, bottom: 0, left: 1, right: 0 }, why: "asymmetric and short-axis pads" },
 ];
 
 /**
@@ -34,7 +31,7 @@ const cases: { H: number; W: number; C: number; cout: number; kh: number; kw: nu
  * F(2,7)), and each output one of α GEMM results with Aᵀ's row (up to 2).
  * Independent rounding errors add in quadrature, so the direct path's own
  * allowance (1e-6 x √K, as in kernels.test.ts) grows by at most
- * max‖Bᵀ row‖₂ x max‖Aᵀ row‖₂ (259 for F(3,7), 74 for F(4,3)); relative to max(1, |y|)
+ * max‖Bᵀ row‖₂ x max‖Aᵀ row‖₂ (259 for F(3,7)); relative to max(1, |y|)
  * like every helper comparison. Measured errors stay over 20x below it; a wrong
  * tap, tile or coefficient errs by O(0.1).
  */
@@ -80,21 +77,20 @@ for (const cfg of configs) {
   });
 }
 
-test("winograd1d is taken only by stride-1, undilated, ungrouped 1x7 / 7x1 / 1x3 / 3x1 convolutions with channels in fours", () => {
+test("winograd1d is taken only by stride-1, undilated, ungrouped 1x7 / 7x1 convolutions with channels in fours", () => {
   const r = rng(7000);
   const same7 = { top: 0, bottom: 0, left: 3, right: 3 };
   const takes = (ks: [number, number, number, number], opts: Parameters<typeof conv>[4] = {}) =>
     usesWinograd1d(conv("y", "x", r, ks, opts) as Conv2DNode, [17, 17, ks[3]]);
   assert.ok(takes([1, 7, 8, 8], { pads: same7 }));
   assert.ok(takes([7, 1, 8, 8]));
-  assert.ok(takes([1, 3, 8, 8]));
-  assert.ok(takes([3, 1, 8, 8]));
   assert.not.ok(takes([1, 7, 8, 8], { strides: [1, 2], pads: same7 }), "stride 2");
   assert.not.ok(takes([1, 7, 8, 8], { dilations: [1, 2], pads: same7 }), "dilated");
   assert.not.ok(takes([1, 7, 8, 8], { groups: 2, pads: same7 }), "grouped");
   assert.not.ok(takes([1, 7, 6, 8], { pads: same7 }), "Cin not a multiple of 4");
   assert.not.ok(takes([1, 7, 8, 10], { pads: same7 }), "Cout not a multiple of 4");
   assert.not.ok(takes([1, 5, 8, 8]), "no tile size for 5 taps");
+  assert.not.ok(takes([1, 3, 8, 8]), "1x3: measured faster, but not worth doubling its weights");
   assert.not.ok(usesWinograd(conv("y", "x", r, [1, 7, 8, 8], { pads: same7 }) as Conv2DNode, [17, 17, 8]), "not the 2-D path");
 });
 
