@@ -14,6 +14,7 @@ import { outputShape } from "../graph/shapes.js";
 import type { PackedModel } from "../runtime/session.js";
 import { layoutWeights, type WeightLayout, type WinogradChoice } from "../runtime/weights.js";
 import { usesWinograd } from "../runtime/winograd.js";
+import { usesWinograd1d } from "../runtime/winograd1d.js";
 import { WEIGHT_STORAGES, type WeightStorage } from "./storage.js";
 
 /** One node of the optimized graph. Constant arrays are absent: they are in the weight region. */
@@ -35,7 +36,7 @@ export interface NodeRecord {
   axis?: number;
   window?: number[];
   countIncludePad?: boolean;
-  /** conv2d: whether it runs (and its weights are packed) as Winograd F(4x4, 3x3). */
+  /** conv2d: whether it runs (and its weights are packed) as Winograd: F(4x4, 3x3), or 1-D F(m, r) for 1xr / rx1 kernels. */
   winograd?: boolean;
   /** conv2d, dense, batchnorm: byte offsets of the weights (or scale) and bias (or shift) in the packed region. */
   packed?: { weights: number; bias: number };
@@ -303,7 +304,7 @@ export function decodeHeader(json: unknown): DecodedHeader {
   const winogradNodes = new Set<string>();
   for (const [i, r] of records.entries()) {
     if (r.node.op !== "conv2d") continue;
-    const runs = usesWinograd(r.node, r.shape);
+    const runs = usesWinograd(r.node, r.shape) || usesWinograd1d(r.node, r.shape);
     if (r.winograd !== runs) {
       fail(`graph.nodes[${i}] (${r.node.name}).winograd`, `says ${r.winograd} but this build runs it ${runs ? "as" : "without"} Winograd; convert the model again with this version`);
     }

@@ -17,6 +17,7 @@ export enum OpKind {
   Affine = 6,
   Winograd = 7,
   Sigmoid = 8,
+  Winograd1d = 9,
 }
 
 export interface IgemmStep {
@@ -143,7 +144,15 @@ export interface WinogradStep {
   scales?: number;
 }
 
-export type Step = IgemmStep | PoolStep | GlobalAvgPoolStep | SoftmaxStep | AffineStep | WinogradStep | SigmoidStep;
+/** Like a WinogradStep, plus the 1-D transform (wasm/f32-winograd1d): the bias is followed by Bᵀ and Aᵀ. */
+export interface Winograd1dStep extends Omit<WinogradStep, "kind"> {
+  kind: OpKind.Winograd1d;
+  vertical: boolean;
+  tileOutputs: number;
+  alpha: number;
+}
+
+export type Step = IgemmStep | PoolStep | GlobalAvgPoolStep | SoftmaxStep | AffineStep | WinogradStep | SigmoidStep | Winograd1dStep;
 
 /** The word values of `step`, in the order its kernel reads them. */
 function words(step: Step): number[] {
@@ -171,6 +180,11 @@ function words(step: Step): number[] {
         step.cout, step.out, step.outStride, step.padTop, step.padLeft, step.weights, step.bias,
         step.relu ? 1 : 0, step.scratch, step.scratchBytes, step.tilesPerBlock, step.zeroRow, step.panelsPerChunk,
         step.scales ?? 0];
+    case OpKind.Winograd1d:
+      return [step.kind, step.batch, step.H, step.W, step.cin, step.input, step.inStride, step.OH, step.OW,
+        step.cout, step.out, step.outStride, step.padTop, step.padLeft, step.weights, step.bias,
+        step.relu ? 1 : 0, step.scratch, step.scratchBytes, step.tilesPerBlock, step.zeroRow, step.panelsPerChunk,
+        step.vertical ? 1 : 0, step.tileOutputs, step.alpha, step.scales ?? 0];
   }
 }
 

@@ -4,6 +4,7 @@ import { alignUp, planArena } from "./arena.js";
 import { encodeSteps, OP_BYTES, OpKind, type Step } from "./ops.js";
 import type { WeightLayout } from "./weights.js";
 import { usesWinograd, WINOGRAD_MATRICES, winogradBlocking } from "./winograd.js";
+import { usesWinograd1d, winograd1dBlocking, winograd1dShape } from "./winograd1d.js";
 
 /**
  * Lowers an optimized graph to a static plan for one batch size and thread
@@ -198,6 +199,29 @@ export function makePlan(graph: Graph, shapes: Map<string, number[]>, weights: W
         const [kh, kw, cin, cout] = node.kernelShape;
         const [H, W] = shapeOf(inName);
         const [OH, OW] = shapeOf(out);
+        const oneD = usesWinograd1d(node, shapeOf(out)) && winograd1dShape(node);
+        if (oneD) {
+          const { tilesPerBlock, panelsPerChunk, scratchBytes } = winograd1dBlocking(cin, cout, oneD, OH!, OW!, B, opts.threads);
+          scratchPerThread = Math.max(scratchPerThread, scratchBytes);
+          maxKc = Math.max(maxKc, cin);
+          pending.push({
+            node: node.name, reads: [root(inName)], writes: [root(out)], cost: (B * OH! * OW! * cout * cin * oneD.alpha) / oneD.m, indirectionBytes: 0,
+            build(at) {
+              const src = at.tensor(inName);
+              const dst = at.tensor(out);
+              const w = at.weights(node.name);
+              return {
+                kind: OpKind.Winograd1d, batch: B, H: H!, W: W!, cin, input: src.address, inStride: src.pixelStride,
+                OH: OH!, OW: OW!, cout, out: dst.address, outStride: dst.pixelStride, padTop: node.pads.top,
+                padLeft: node.pads.left, weights: w.weights, bias: w.bias, relu: node.activation === "relu",
+                scratch: at.scratch, scratchBytes, tilesPerBlock, zeroRow: at.zeroRow, panelsPerChunk,
+                vertical: oneD.vertical, tileOutputs: oneD.m, alpha: oneD.alpha,
+                ...(w.scales !== undefined ? { scales: w.scales } : {}),
+              };
+            },
+          });
+          break;
+        }
         if (usesWinograd(node, shapeOf(out))) {
           const { tilesPerBlock, panelsPerChunk, scratchBytes } = winogradBlocking(cin, cout);
           scratchPerThread = Math.max(scratchPerThread, scratchBytes);

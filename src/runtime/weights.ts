@@ -2,6 +2,7 @@ import { convGroups, weightValues, type Conv2DNode, type DenseNode, type Graph }
 import { batchNormAffine } from "../passes/fold-batchnorm.js";
 import { alignUp } from "./arena.js";
 import { usesWinograd, WINOGRAD_MATRICES, winogradKernel } from "./winograd.js";
+import { usesWinograd1d, winograd1dConstantFloats, winograd1dConstants, winograd1dKernel, winograd1dShape } from "./winograd1d.js";
 
 /**
  * Constant data the kernels read, packed once at load into the model's wasm
@@ -74,7 +75,7 @@ function gemmShape(node: Conv2DNode | DenseNode): { K: number; N: number; groups
   return { K: node.kernelShape[0], N: node.kernelShape[1], groups: 1 };
 }
 
-/** Whether each convolution runs as Winograd (its weights are then 36 transformed matrices). */
+/** Whether each convolution runs as Winograd (its weights are then 36 transformed matrices, or α for a 1xr / rx1 kernel). */
 export type WinogradChoice = (node: Conv2DNode) => boolean;
 
 /**
@@ -88,12 +89,15 @@ export function gemmPacking(node: Conv2DNode | DenseNode, winograd: WinogradChoi
   const panels = Math.ceil(N / 8);
   // Winograd: 36 transformed matrices of Cin rows instead of one of K = 9*Cin rows.
   const transformed = node.op === "conv2d" && winograd(node);
+  // 1-D Winograd: α transformed matrices of Cin rows; Bᵀ and Aᵀ follow the bias.
+  const oneD = transformed && winograd1dShape(node);
+  if (oneD) return { matrices: oneD.alpha, rows: node.kernelShape[2], panels, biasFloats: panels * 8 + winograd1dConstantFloats(oneD) };
   if (transformed) return { matrices: WINOGRAD_MATRICES, rows: node.kernelShape[2], panels, biasFloats: panels * 8 };
   return { matrices: groups, rows: K, panels, biasFloats: groups * panels * 8 };
 }
 
 export function winogradChoice(shapes: Map<string, number[]>): WinogradChoice {
-  return (node) => usesWinograd(node, shapes.get(node.name)!);
+  return (node) => usesWinograd(node, shapes.get(node.name)!) || usesWinograd1d(node, shapes.get(node.name)!);
 }
 
 /**
@@ -149,7 +153,14 @@ export function packWeights(graph: Graph, layout: WeightLayout, winograd: Winogr
     if (entry.scales !== undefined) throw new Error(`node ${node.name}: int8 weights are read from an .iwm file as stored, not packed from float32`);
     const w = (base + entry.weights) / 4;
     const b = (base + entry.bias) / 4;
-    if (node.op === "conv2d" && winograd(node)) {
+    const oneD = node.op === "conv2d" && winograd(node) && winograd1dShape(node);
+    if (node.op === "conv2d" && oneD) {
+      const [, , cin, cout] = node.kernelShape;
+      const matrixFloats = Math.ceil(cout / 8) * cin * 8;
+      winograd1dKernel(node, oneD, scratch).forEach((u, xi) => packPanels(f32, w + xi * matrixFloats, u, cin, cout));
+      writeBias(f32, b, Math.ceil(cout / 8) * 8, node.bias);
+      f32.set(winograd1dConstants(oneD), b + Math.ceil(cout / 8) * 8);
+    } else if (node.op === "conv2d" && winograd(node)) {
       const [, , cin, cout] = node.kernelShape;
       const matrixFloats = Math.ceil(cout / 8) * cin * 8;
       winogradKernel(node, scratch).forEach((u, xi) => packPanels(f32, w + xi * matrixFloats, u, cin, cout));

@@ -17,7 +17,7 @@ import { nodePlatform } from "../../src/platform/node.js";
 import { Session, type PackedModel } from "../../src/runtime/session.js";
 import { layoutWeights } from "../../src/runtime/weights.js";
 import { regionAt } from "../format/helpers.js";
-import { assertClose, cfgName, configs, conv, dense, input, op1, randomArray, rng, type Config } from "./helpers.js";
+import { cfgName, configs, conv, dense, input, op1, randomArray, rng, type Config } from "./helpers.js";
 
 interface Case {
   name: string;
@@ -56,6 +56,16 @@ const CASES: Case[] = [
     ],
     outputs: ["w3"],
     winograd: ["w3"],
+  },
+  {
+    name: "1-D Winograd F(3,7) for 1x7 and 7x1 on a 17x17 grid with int8 transformed weights",
+    nodes: (r) => [
+      input("x", [17, 17, 8]),
+      conv("h", "x", r, [1, 7, 8, 12], { relu: true }),
+      conv("v", "h", r, [7, 1, 12, 16]),
+    ],
+    outputs: ["v"],
+    winograd: ["h", "v"],
   },
 ];
 
@@ -98,7 +108,19 @@ for (const c of CASES) {
         const feeds = new Map([["x", x]]);
         const got = await int8.run(feeds, batch);
         const want = await twin.run(feeds, batch);
-        for (const name of c.outputs) assertClose(got.get(name)!.data, want.get(name)!.data, `${name}`, 2e-5);
+        // The two differ by rounding only: q * scale rounded to float32 in the twin, and where the
+        // scale is applied. Direct GEMMs keep that near float32 epsilon; Winograd's output transform
+        // amplifies it (coefficients up to 8 per axis in F(4x4, 3x3); the Toom-Cook rows of F(3,7)
+        // about 259x, see winograd1d.test.ts), so those cases get a looser bound, both far below
+        // what a wrong scale or panel offset gives (errors of the order of the outputs themselves).
+        // Measured: direct ≤ 8e-7, F(4x4, 3x3) ≤ 4.4e-6, F(3,7) ≤ 6.2e-6 of max |y|.
+        const tolerance = c.winograd ? 5e-5 : 1e-5;
+        for (const name of c.outputs) {
+          const g = got.get(name)!.data, w = want.get(name)!.data;
+          const magnitude = w.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+          const diff = g.reduce((m, v, i) => Math.max(m, Math.abs(v - w[i]!)), 0);
+          assert.ok(diff <= tolerance * magnitude, `${name}: max |Δ| ${diff} > ${tolerance} x max |y| ${magnitude}`);
+        }
       } finally {
         int8.dispose();
         twin.dispose();

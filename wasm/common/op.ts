@@ -11,6 +11,7 @@ export const OP_SOFTMAX: i32 = 5;
 export const OP_AFFINE: i32 = 6;
 export const OP_WINOGRAD: i32 = 7;
 export const OP_SIGMOID: i32 = 8;
+export const OP_WINOGRAD1D: i32 = 9;
 
 @inline
 export function word(op: usize, i: i32): i32 {
