@@ -32,6 +32,11 @@ const ENGINES = [
   { id: "ours-relaxed-2", engine: "ours", build: "relaxed", threads: 2, name: "inception-wasm, relaxed SIMD" },
   { id: "ours-plain-1", engine: "ours", build: "plain", threads: 1, name: "inception-wasm, plain SIMD" },
   { id: "ours-plain-2", engine: "ours", build: "plain", threads: 2, name: "inception-wasm, plain SIMD" },
+  // The same model converted to .iwm (inception-wasm convert): f32 weights, and int8 weights kept int8 in memory.
+  { id: "ours-iwm-1", engine: "ours", build: "relaxed", threads: 1, file: "model.iwm", name: "inception-wasm, relaxed SIMD, f32 .iwm" },
+  { id: "ours-iwm-2", engine: "ours", build: "relaxed", threads: 2, file: "model.iwm", name: "inception-wasm, relaxed SIMD, f32 .iwm" },
+  { id: "ours-int8-1", engine: "ours", build: "relaxed", threads: 1, file: "model-int8.iwm", name: "inception-wasm, relaxed SIMD, int8 .iwm" },
+  { id: "ours-int8-2", engine: "ours", build: "relaxed", threads: 2, file: "model-int8.iwm", name: "inception-wasm, relaxed SIMD, int8 .iwm" },
   { id: "ort-web-1", engine: "ort-web", threads: 1, name: "onnxruntime-web, wasm SIMD" },
   { id: "ort-web-2", engine: "ort-web", threads: 2, name: "onnxruntime-web, wasm SIMD" },
   { id: "tfjs-wasm-1", engine: "tfjs-wasm", threads: 1, name: "tfjs-backend-wasm, XNNPACK SIMD" },
@@ -174,9 +179,9 @@ function agreement(output, reference, classes) {
   return { maxAbsDiff, top1 };
 }
 
-/** Our configuration the ratios of `spec` are taken against: relaxed (else plain) at the same thread count. */
+/** Our configuration the ratios of `spec` are taken against: relaxed (else plain) on model.json at the same thread count. */
 function referenceFor(spec, runs) {
-  return ["relaxed", "plain"].map((b) => runs.find((r) => r.spec.engine === "ours" && r.spec.build === b && r.spec.threads === spec.threads)).find(Boolean);
+  return ["relaxed", "plain"].map((b) => runs.find((r) => r.spec.engine === "ours" && !r.spec.file && r.spec.build === b && r.spec.threads === spec.threads)).find(Boolean);
 }
 
 async function runBatch(batch, opts, dir, meta) {
@@ -184,7 +189,7 @@ async function runBatch(batch, opts, dir, meta) {
   const live = [];
   const failed = [];
   for (const spec of opts.engines) {
-    const child = new EngineProcess(spec, { engine: spec.engine, build: spec.build, threads: spec.threads, batch, dir });
+    const child = new EngineProcess(spec, { engine: spec.engine, build: spec.build, threads: spec.threads, file: spec.file, batch, dir });
     try {
       const ready = await child.next();
       log(`${spec.id}: load ${ready.loadMs.toFixed(0)} ms, first inference ${ready.firstMs.toFixed(0)} ms (${ready.detail})`);

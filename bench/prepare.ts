@@ -5,6 +5,7 @@
 //   model (the same manifest and weight bytes, uint8-quantized as nsfwjs ships
 //   them, one shard), for TensorFlow.js and our runtime;
 // - model.onnx: the same graph through our ONNX writer, for onnxruntime;
+// - model.iwm, model-int8.iwm: the same graph converted to .iwm (f32 and int8 weights), for our runtime;
 // - input.f32: the four sample photos preprocessed (299x299, [0,1]), NHWC;
 //   batch 1 uses the first, batch 4 all of them;
 // - meta.json: tensor names, and per-layer multiply-accumulates of the
@@ -13,6 +14,7 @@ import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 
 import { graphToOnnx } from "../src/export/onnx.js";
+import { convertToIwm } from "../src/format/iwm.js";
 import { inferShapes } from "../src/graph/shapes.js";
 import { importTfjsLayers } from "../src/import/tfjs-layers.js";
 import { optimize } from "../src/passes/index.js";
@@ -31,6 +33,8 @@ await writeFile(join(out, "weights.bin"), artifacts.weightData);
 
 const graph = importTfjsLayers(artifacts, { source: artifacts.source });
 await writeFile(join(out, "model.onnx"), graphToOnnx(graph));
+await writeFile(join(out, "model.iwm"), convertToIwm(graph, { weights: "f32" }));
+await writeFile(join(out, "model-int8.iwm"), convertToIwm(graph, { weights: "int8" }));
 
 const per = SIDE * SIDE * 3;
 const input = new Float32Array(PHOTOS.length * per);

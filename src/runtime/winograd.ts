@@ -41,21 +41,33 @@ export function winogradKernel(node: Conv2DNode, scratch?: Float32Array): Float3
   const [, , cin, cout] = node.kernelShape;
   const k = weightValues(node.kernel, scratch);
   const u = Array.from({ length: WINOGRAD_MATRICES }, () => new Float32Array(cin * cout));
-  const g = new Float64Array(9);
-  const t = new Float64Array(18); // G g: 6x3
+  // Rows of output channels at a time (contiguous in k and u), in float64:
+  // t[r][x] = Σ_y G[r][y] g[y][x], then u[6r + j] = Σ_x G[j][x] t[r][x].
+  const t = Array.from({ length: 18 }, () => new Float64Array(cout));
+  const acc = new Float64Array(cout);
   for (let ci = 0; ci < cin; ci++) {
-    for (let co = 0; co < cout; co++) {
-      for (let i = 0; i < 9; i++) g[i] = k[(i * cin + ci) * cout + co]!;
-      for (let r = 0; r < 6; r++) {
-        const [a, b, c] = G[r];
-        for (let j = 0; j < 3; j++) t[3 * r + j] = a * g[j]! + b * g[3 + j]! + c * g[6 + j]!;
-      }
-      for (let r = 0; r < 6; r++) {
-        const t0 = t[3 * r]!, t1 = t[3 * r + 1]!, t2 = t[3 * r + 2]!;
-        for (let j = 0; j < 6; j++) {
-          const [a, b, c] = G[j];
-          u[6 * r + j]![ci * cout + co] = a * t0 + b * t1 + c * t2;
+    for (let r = 0; r < 6; r++) {
+      for (let x = 0; x < 3; x++) {
+        const row = t[3 * r + x]!;
+        row.fill(0);
+        for (let y = 0; y < 3; y++) {
+          const coefficient = G[r]![y]!;
+          if (coefficient === 0) continue;
+          const at = ((y * 3 + x) * cin + ci) * cout;
+          for (let co = 0; co < cout; co++) row[co] = row[co]! + coefficient * k[at + co]!;
         }
+      }
+    }
+    for (let r = 0; r < 6; r++) {
+      for (let j = 0; j < 6; j++) {
+        acc.fill(0);
+        for (let x = 0; x < 3; x++) {
+          const coefficient = G[j]![x]!;
+          if (coefficient === 0) continue;
+          const row = t[3 * r + x]!;
+          for (let co = 0; co < cout; co++) acc[co] = acc[co]! + coefficient * row[co]!;
+        }
+        u[6 * r + j]!.set(acc, ci * cout);
       }
     }
   }

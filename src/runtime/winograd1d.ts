@@ -129,15 +129,18 @@ export function winograd1dKernel(node: Conv2DNode, shape: Winograd1dShape, scrat
   const { G } = winograd1dMatrices(shape.m, r);
   const k = weightValues(node.kernel, scratch);
   const u = Array.from({ length: alpha }, () => new Float32Array(cin * cout));
-  const g = new Float64Array(r);
+  // A whole row of output channels at a time (contiguous in k and u), summed in float64.
+  const acc = new Float64Array(cout);
   for (let ci = 0; ci < cin; ci++) {
-    for (let co = 0; co < cout; co++) {
-      for (let t = 0; t < r; t++) g[t] = k[(t * cin + ci) * cout + co]!;
-      for (let xi = 0; xi < alpha; xi++) {
-        let s = 0;
-        for (let t = 0; t < r; t++) s += G[xi * r + t]! * g[t]!;
-        u[xi]![ci * cout + co] = s;
+    for (let xi = 0; xi < alpha; xi++) {
+      acc.fill(0);
+      for (let t = 0; t < r; t++) {
+        const coefficient = G[xi * r + t]!;
+        if (coefficient === 0) continue;
+        const row = (t * cin + ci) * cout;
+        for (let co = 0; co < cout; co++) acc[co] = acc[co]! + coefficient * k[row + co]!;
       }
+      u[xi]!.set(acc, ci * cout);
     }
   }
   return u;
