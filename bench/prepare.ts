@@ -19,7 +19,10 @@ import { inferShapes } from "../src/graph/shapes.js";
 import { importTfjsLayers } from "../src/import/tfjs-layers.js";
 import { optimize } from "../src/passes/index.js";
 import { readNsfwjsInceptionV3 } from "../src/platform/node-files.js";
-import { preprocess } from "../src/preprocess/index.js";
+import { preprocess, loadImageDecoders } from "../src/preprocess/index.js";
+
+// PNG/JPEG decoding below is synchronous once the decoders are loaded.
+await loadImageDecoders();
 
 const out = process.argv[2];
 if (!out) throw new Error("usage: node --import tsx bench/prepare.ts OUT_DIR");

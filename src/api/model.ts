@@ -1,5 +1,5 @@
 import type { Graph, Normalization } from "../graph/ir.js";
-import { preprocess, type DecodedImage } from "../preprocess/index.js";
+import { loadImageDecoders, preprocess, type DecodedImage } from "../preprocess/index.js";
 import type { KernelBuild } from "../runtime/engine.js";
 import type { Session, TensorData } from "../runtime/session.js";
 
@@ -134,7 +134,8 @@ export class Model {
   }
 
   /** Decodes, resizes and normalizes images into one [N, H, W, C] input tensor. */
-  private prepare(images: readonly ImageInput[]): TensorData {
+  private async prepare(images: readonly ImageInput[]): Promise<TensorData> {
+    await loadImageDecoders();
     if (this.inputs.length !== 1) throw new Error(`the model has ${this.inputs.length} inputs; use run()`);
     const [, H, W, C] = this.inputs[0]!.shape;
     if (H !== W || C !== 3) throw new Error(`the model input ${JSON.stringify(this.inputs[0]!.shape)} is not a square RGB image; use run()`);
@@ -162,7 +163,7 @@ export class Model {
     if (list.length === 0) throw new Error("classify() got an empty list of images");
     const topK = opts?.topK ?? 5;
     if (!Number.isInteger(topK) || topK < 1) throw new Error(`topK must be a positive integer, got ${topK}`);
-    const input = this.prepare(list);
+    const input = await this.prepare(list);
     const outName = this.graph.outputs[0]!;
     const out = (await this.session.run(new Map([[this.inputs[0]!.name, input.data]]), list.length, [outName])).get(outName)!;
     const classes = out.data.length / list.length;
@@ -185,7 +186,7 @@ export class Model {
     if (!tensor) throw new Error(`${this.source} has no known global-pool tensor to embed from`);
     const list = Array.isArray(images) ? (images as readonly ImageInput[]) : [images as ImageInput];
     if (list.length === 0) throw new Error("embed() got an empty list of images");
-    const input = this.prepare(list);
+    const input = await this.prepare(list);
     const out = (await this.session.run(new Map([[this.inputs[0]!.name, input.data]]), list.length, [tensor])).get(tensor)!;
     const size = out.data.length / list.length;
     const results = list.map((_, i) => out.data.slice(i * size, (i + 1) * size));

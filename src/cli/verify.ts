@@ -4,7 +4,7 @@ import { importGraph, loadGraph, type ResolvedSource } from "../api/load.js";
 import type { Model } from "../api/model.js";
 import type { Graph, Normalization } from "../graph/ir.js";
 import { nodePlatform } from "../platform/node.js";
-import { preprocess } from "../preprocess/index.js";
+import { loadImageDecoders, preprocess } from "../preprocess/index.js";
 import type { TfjsReference } from "../reference/tfjs-engine.js";
 import type { KernelBuild } from "../runtime/engine.js";
 
@@ -127,6 +127,7 @@ export async function verify(resolved: ResolvedSource, opts: VerifyOptions): Pro
       tolerance,
       pass: true,
     };
+    await loadImageDecoders();
     for (const path of opts.images) {
       const bytes = new Uint8Array(await readFile(path));
       const input = preprocess(bytes, { size: H!, normalization: first.normalization }, path);

@@ -1,7 +1,20 @@
 import { decodeError, describeValue } from "./errors.js";
 import type { DecodedImage } from "./image.js";
-import { decodeJpeg, JPEG_SIGNATURE } from "./jpeg.js";
-import { decodePng, PNG_SIGNATURE } from "./png.js";
+
+const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a] as const;
+const JPEG_SIGNATURE = [0xff, 0xd8, 0xff] as const;
+
+let codecs: typeof import("./codecs.js") | undefined;
+
+/**
+ * Imports the PNG and JPEG decoders (fast-png with its inflate, jpeg-js) on
+ * first use: about 10 MB of memory that a process running the model on its
+ * own tensors never pays. `decodeImage` and `preprocess` of bytes need it
+ * awaited first; Model.classify and embed do that.
+ */
+export async function loadImageDecoders(): Promise<void> {
+  codecs ??= await import("./codecs.js");
+}
 
 function startsWith(bytes: Uint8Array, signature: readonly number[]): boolean {
   return bytes.length >= signature.length && signature.every((b, i) => bytes[i] === b);
@@ -23,8 +36,11 @@ export function decodeImage(bytes: Uint8Array, name?: string): DecodedImage {
   if (bytes.length === 0) {
     throw decodeError(name, "the data is empty (0 bytes)");
   }
-  if (startsWith(bytes, PNG_SIGNATURE)) return decodePng(bytes, name);
-  if (startsWith(bytes, JPEG_SIGNATURE)) return decodeJpeg(bytes, name);
+  const isPng = startsWith(bytes, PNG_SIGNATURE);
+  if (isPng || startsWith(bytes, JPEG_SIGNATURE)) {
+    if (!codecs) throw new Error("the image decoders are not loaded yet: await loadImageDecoders() first");
+    return isPng ? codecs.decodePng(bytes, name) : codecs.decodeJpeg(bytes, name);
+  }
   throw decodeError(
     name,
     `unrecognised format (first bytes: ${hexPrefix(bytes, 8)}); supported formats are PNG and JPEG`,

@@ -4,7 +4,7 @@
  * Node built-ins, so it runs unchanged in Node, Deno, Bun, workerd and browsers.
  */
 export type { Normalization } from "../graph/ir.js";
-export { decodeImage } from "./decode.js";
+export { decodeImage, loadImageDecoders } from "./decode.js";
 export { centralCrop, toRGB } from "./image.js";
 export type { DecodedImage } from "./image.js";
 export { normalize } from "./normalize.js";

@@ -2,8 +2,6 @@ import decodeJpegData from "jpeg-js/lib/decoder.js";
 import { checkDecodeDimensions, decodeError, describeThrown, MAX_PIXELS } from "./errors.js";
 import type { DecodedImage } from "./image.js";
 
-export const JPEG_SIGNATURE = [0xff, 0xd8, 0xff] as const;
-
 /**
  * jpeg-js keeps coefficient blocks as Int32Arrays (4 bytes per sample per
  * component) plus three 8-bit copies, so a 4:2:0 image at MAX_PIXELS needs

@@ -3,8 +3,6 @@ import type { DecodedPng } from "fast-png";
 import { checkDecodeDimensions, decodeError, describeThrown } from "./errors.js";
 import type { DecodedImage } from "./image.js";
 
-export const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a] as const;
-
 /** IHDR colour types (PNG spec 11.2.2). */
 const GREY = 0;
 const RGB = 2;

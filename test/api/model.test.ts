@@ -20,8 +20,11 @@ import * as assert from "uvu/assert";
 
 import { loadModel, type LoadOptions, type Model, type Prediction, type TensorData } from "../../src/index.js";
 import { readNsfwjsInceptionV3 } from "../../src/platform/node-files.js";
-import { preprocess } from "../../src/preprocess/index.js";
+import { preprocess, loadImageDecoders } from "../../src/preprocess/index.js";
 import { createTfjsReference, type TfjsReference } from "../../src/reference/tfjs.js";
+
+// PNG/JPEG decoding below is synchronous once the decoders are loaded.
+await loadImageDecoders();
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const IMAGE_DIR = join(ROOT, "fixtures", "images");

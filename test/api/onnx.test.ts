@@ -14,10 +14,13 @@ import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { ModelProtoSchema, StringStringEntryProtoSchema, TensorProto_DataLocation, TensorProtoSchema } from "../../src/import/onnx/gen/onnx_pb.js";
 import { loadModel, type LoadOptions, type Model, type ModelSource } from "../../src/index.js";
-import { preprocess } from "../../src/preprocess/index.js";
+import { preprocess, loadImageDecoders } from "../../src/preprocess/index.js";
 import { compileKernels } from "../../src/runtime/engine.js";
 import { rng } from "../import/onnx/graphs.js";
 import { TORCHVISION, torchvisionModel } from "../import/onnx/models.js";
+
+// PNG/JPEG decoding below is synchronous once the decoders are loaded.
+await loadImageDecoders();
 
 const kernels = compileKernels("auto");
 const BYTES = torchvisionModel({ prologue: true });

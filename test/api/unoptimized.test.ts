@@ -10,7 +10,10 @@ import { suite } from "uvu";
 import * as assert from "uvu/assert";
 
 import { loadModel, type Prediction } from "../../src/index.js";
-import { preprocess } from "../../src/preprocess/index.js";
+import { preprocess, loadImageDecoders } from "../../src/preprocess/index.js";
+
+// PNG/JPEG decoding below is synchronous once the decoders are loaded.
+await loadImageDecoders();
 
 const PHOTO = new Uint8Array(readFileSync(fileURLToPath(new URL("../../fixtures/images/chelsea.png", import.meta.url))));
 const TOLERANCE = 1e-4;

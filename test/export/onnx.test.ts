@@ -18,11 +18,14 @@ import type { Graph } from "../../src/graph/ir.js";
 import { parseOnnx } from "../../src/import/onnx/model.js";
 import { importTfjsLayers } from "../../src/import/tfjs-layers.js";
 import { readNsfwjsInceptionV3 } from "../../src/platform/node-files.js";
-import { preprocess } from "../../src/preprocess/index.js";
+import { preprocess, loadImageDecoders } from "../../src/preprocess/index.js";
 import { createTfjsReference } from "../../src/reference/tfjs.js";
 import {
   assertClose, batchnorm, concat, conv, dense, graphOf, input, naiveRun, op1, pads0, pads1, pool, randomArray, rng, tensor,
 } from "../runtime/helpers.js";
+
+// PNG/JPEG decoding below is synchronous once the decoders are loaded.
+await loadImageDecoders();
 
 /** Runs exported bytes in onnxruntime-node (default CPU provider) on one NHWC input. */
 async function runOrt(bytes: Uint8Array, inputName: string, data: Float32Array, dims: number[]): Promise<ort.InferenceSession.OnnxValueMapType> {

@@ -2,8 +2,11 @@ import { createHash } from "node:crypto";
 import { encode as encodePng } from "fast-png";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { decodeImage, toRGB } from "../../src/preprocess/index.js";
+import { decodeImage, toRGB, loadImageDecoders } from "../../src/preprocess/index.js";
 import { fixture, reference } from "./helpers.js";
+
+// PNG/JPEG decoding below is synchronous once the decoders are loaded.
+await loadImageDecoders();
 
 function sha256(data: Uint8Array | Uint8ClampedArray): string {
   return createHash("sha256").update(data).digest("hex");

@@ -3,8 +3,11 @@ import { encode as encodePng } from "fast-png";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import type { DecodedImage } from "../../src/preprocess/index.js";
-import { centralCrop, decodeImage, normalize, preprocess, resizeBilinear, toRGB } from "../../src/preprocess/index.js";
+import { centralCrop, decodeImage, normalize, preprocess, resizeBilinear, toRGB, loadImageDecoders } from "../../src/preprocess/index.js";
 import { fixture, throwsWith } from "./helpers.js";
+
+// PNG/JPEG decoding below is synchronous once the decoders are loaded.
+await loadImageDecoders();
 
 // --- A minimal PNG writer, so headers can say things fast-png's encoder refuses to write ---
 

@@ -1,8 +1,11 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import type { DecodedImage } from "../../src/preprocess/index.js";
-import { centralCrop, decodeImage, toRGB } from "../../src/preprocess/index.js";
+import { centralCrop, decodeImage, toRGB, loadImageDecoders } from "../../src/preprocess/index.js";
 import { fixture, reference } from "./helpers.js";
+
+// PNG/JPEG decoding below is synchronous once the decoders are loaded.
+await loadImageDecoders();
 
 /** A grey image whose pixel at (x, y) holds y * width + x, so crops reveal their offsets. */
 function ramp(width: number, height: number): DecodedImage {

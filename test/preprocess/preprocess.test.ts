@@ -3,8 +3,11 @@ import * as tf from "@tensorflow/tfjs-core";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import type { DecodedImage } from "../../src/preprocess/index.js";
-import { decodeImage, preprocess } from "../../src/preprocess/index.js";
+import { decodeImage, preprocess, loadImageDecoders } from "../../src/preprocess/index.js";
 import { fixture, maxAbsDiff, reference } from "./helpers.js";
+
+// PNG/JPEG decoding below is synchronous once the decoders are loaded.
+await loadImageDecoders();
 
 test.before(async () => {
   await tf.setBackend("cpu");

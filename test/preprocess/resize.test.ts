@@ -3,8 +3,11 @@ import * as tf from "@tensorflow/tfjs-core";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import type { DecodedImage } from "../../src/preprocess/index.js";
-import { decodeImage, resizeBilinear, toRGB } from "../../src/preprocess/index.js";
+import { decodeImage, resizeBilinear, toRGB, loadImageDecoders } from "../../src/preprocess/index.js";
 import { fixture, maxAbsDiff, reference } from "./helpers.js";
+
+// PNG/JPEG decoding below is synchronous once the decoders are loaded.
+await loadImageDecoders();
 
 /** The box [left, top, right, bottom) of an RGB image, copied out independently of centralCrop. */
 function region(img: DecodedImage, [left, top, right, bottom]: readonly number[]): DecodedImage {

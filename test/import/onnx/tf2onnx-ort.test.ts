@@ -19,11 +19,14 @@ import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { ModelProtoSchema } from "../../../src/import/onnx/gen/onnx_pb.js";
 import { loadModel } from "../../../src/index.js";
-import { preprocess } from "../../../src/preprocess/index.js";
+import { preprocess, loadImageDecoders } from "../../../src/preprocess/index.js";
 import { compileKernels } from "../../../src/runtime/engine.js";
 import { DataType, valueInfo } from "./build.js";
 import { attr, GraphBuilder, rng } from "./graphs.js";
 import { KERAS, kerasModel } from "./models.js";
+
+// PNG/JPEG decoding below is synchronous once the decoders are loaded.
+await loadImageDecoders();
 
 const PHOTO = new Uint8Array(readFileSync(new URL("../../../fixtures/images/chelsea.png", import.meta.url)));
 const TOLERANCE = 1e-4;

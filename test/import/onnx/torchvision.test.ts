@@ -42,7 +42,10 @@ import {
   ValueInfoProtoSchema,
 } from "../../../src/import/onnx/gen/onnx_pb.js";
 import { loadModel, type LoadOptions, type Model } from "../../../src/index.js";
-import { preprocess } from "../../../src/preprocess/index.js";
+import { preprocess, loadImageDecoders } from "../../../src/preprocess/index.js";
+
+// PNG/JPEG decoding below is synchronous once the decoders are loaded.
+await loadImageDecoders();
 
 const REPO = fileURLToPath(new URL("../../../", import.meta.url));
 const SCRIPT = join(REPO, "fixtures/onnx/export_torchvision.py");
