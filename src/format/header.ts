@@ -233,7 +233,12 @@ function decodeNode(value: unknown, path: string): { node: Node; shape: number[]
   }
 }
 
-function decodeMetadata(value: unknown, has: (tensor: string) => boolean): GraphMetadata {
+/**
+ * The graph metadata. `outputs` and `elements` (a tensor's per-sample element
+ * count) check outputOrder: each entry reorders a graph output by a
+ * permutation of its elements.
+ */
+function decodeMetadata(value: unknown, has: (tensor: string) => boolean, outputs: readonly string[], elements: (tensor: string) => number): GraphMetadata {
   const o = object(value, "graph.metadata");
   const metadata: GraphMetadata = { source: string(o.source, "graph.metadata.source") };
   if (o.labels !== undefined) metadata.labels = strings(o.labels, "graph.metadata.labels");
@@ -252,6 +257,24 @@ function decodeMetadata(value: unknown, has: (tensor: string) => boolean): Graph
   if (o.embedding !== undefined) {
     metadata.embedding = string(o.embedding, "graph.metadata.embedding");
     if (!has(metadata.embedding)) wrong("graph.metadata.embedding", "names no node of the graph", metadata.embedding);
+  }
+  if (o.outputOrder !== undefined) {
+    const orders = object(o.outputOrder, "graph.metadata.outputOrder");
+    const checked: [string, number[]][] = [];
+    for (const [name, order] of Object.entries(orders)) {
+      const path = `graph.metadata.outputOrder[${JSON.stringify(name)}]`;
+      if (!outputs.includes(name)) wrong(path, "is not a graph output", name);
+      const count = elements(name);
+      const values = integers(order, path, [count], 0);
+      const seen = new Uint8Array(count);
+      for (const v of values) {
+        if (v >= count || seen[v]) wrong(path, `must be a permutation of 0…${count - 1}`, v);
+        seen[v] = 1;
+      }
+      checked.push([name, values]);
+    }
+    // fromEntries defines own properties, whatever the names (even "__proto__").
+    metadata.outputOrder = Object.fromEntries(checked);
   }
   return metadata;
 }
@@ -298,7 +321,8 @@ export function decodeHeader(json: unknown): DecodedHeader {
   }
   const keep = strings(h.keep, "keep");
   for (const [i, name] of keep.entries()) if (!has(name)) wrong(`keep[${i}]`, "names no node of the graph", name);
-  const graph: Graph = { nodes: graphNodes, outputs, metadata: decodeMetadata(g.metadata, has) };
+  const elements = (tensor: string) => shapes.get(tensor)!.reduce((a, b) => a * b, 1);
+  const graph: Graph = { nodes: graphNodes, outputs, metadata: decodeMetadata(g.metadata, has, outputs, elements) };
 
   // The packing must be the one this build would make, Winograd choices included.
   const winogradNodes = new Set<string>();

@@ -250,6 +250,13 @@ export interface GraphMetadata {
   blocks?: { name: string; tensor: string }[];
   /** The tensor holding the global-pool features (2048-d for Inception v3), for `embed`. */
   embedding?: string;
+  /**
+   * Flat graph outputs whose source orders a sample's elements differently
+   * from the IR (an ONNX Flatten of a multi-pixel NCHW tensor, which the IR
+   * flattens in NHWC order): element i of the output is element order[i] of
+   * the IR tensor. Applied when outputs are read.
+   */
+  outputOrder?: Record<string, number[]>;
 }
 
 export interface Graph {

@@ -115,6 +115,27 @@ header("not the expected shape", async () => {
   await refused(withHeader(F32, (h) => (h.graph.metadata.labels = ["a", 2])), "header: graph.metadata.labels[1] must be a string, got 2");
 });
 
+header("outputOrder must permute a graph output's elements; a valid one reorders them", async () => {
+  const order = (o: unknown) => withHeader(F32, (h) => (h.graph.metadata.outputOrder = o));
+  await refused(order([2, 0, 1]), "header: graph.metadata.outputOrder must be an object, got [2,0,1]");
+  await refused(order({ bn: [0] }), 'header: graph.metadata.outputOrder["bn"] is not a graph output, got "bn"');
+  await refused(order({ out: [0, 1] }), 'header: graph.metadata.outputOrder["out"] must have 3 entries, got [0,1]');
+  await refused(order({ out: [0, 1, 1] }), 'header: graph.metadata.outputOrder["out"] must be a permutation of 0…2, got 1');
+  await refused(order({ out: [0, 1, 3] }), 'header: graph.metadata.outputOrder["out"] must be a permutation of 0…2, got 3');
+  const x = Float32Array.from({ length: 18 * 18 * 4 * 2 }, rng(4));
+  const outputs = async (bytes: Uint8Array) => {
+    const model = await loadModel(bytes, { threads: 1 });
+    try {
+      return (await model.run({ x: { data: x, dims: [2, 18, 18, 4] } })).out!.data;
+    } finally {
+      model.dispose();
+    }
+  };
+  const plain = await outputs(F32);
+  const reordered = await outputs(order({ out: [2, 0, 1] }));
+  assert.equal(Array.from(reordered), [2, 0, 1, 5, 3, 4].map((i) => plain[i]!));
+});
+
 header("negative, fractional and huge numbers", async () => {
   await refused(withHeader(F32, (h) => (h.graph.nodes[1].kernelShape[2] = -3)), "header: graph.nodes[1].kernelShape[2] must be an integer from 1 to 2147483647, got -3");
   await refused(withHeader(F32, (h) => (h.graph.nodes[1].pads.top = -1)), "header: graph.nodes[1].pads.top must be an integer from 0 to 2147483647, got -1");

@@ -250,12 +250,12 @@ export function importOnnx(model: OnnxModel, opts: ImportOnnxOptions): Graph {
   // tensor that is already another output, is passed through an identity.
   const rename = new Map<string, string>();
   const extra: Node[] = [];
+  const outputOrder = new Map<string, number[]>();
   for (const { name } of model.outputs) {
     const value = im.value(name);
     if (value.kind === "const") fail(`graph output '${name}' is a constant: it does not depend on the graph input`);
-    if (value.perm) {
-      fail(`graph output '${name}' is a Flatten of a [C,H,W] tensor with H*W > 1 in NCHW order; the IR flattens in NHWC order, so such a tensor can only feed a Gemm or MatMul`);
-    }
+    // A Flatten of a multi-pixel NCHW tensor: the IR holds it in NHWC order, reordered when read.
+    if (value.perm) outputOrder.set(name, Array.from(value.perm));
     im.where = `graph output '${name}'`;
     const tensor = im.tensor(value);
     if (tensor === name) continue;
@@ -274,6 +274,7 @@ export function importOnnx(model: OnnxModel, opts: ImportOnnxOptions): Graph {
     }
   }
   const metadata: GraphMetadata = { source, blocks: inceptionBlocks(irNodes, outputs[0]) };
+  if (outputOrder.size > 0) metadata.outputOrder = Object.fromEntries(outputOrder);
   if (opts.labels) metadata.labels = [...opts.labels];
   const normalization = opts.normalization ?? (im.torchvisionPrologue ? "torch" : undefined);
   if (normalization) metadata.normalization = normalization;
