@@ -82,8 +82,8 @@ framing("bad magic, unsupported versions, a header length beyond the file", asyn
   await refused(patched(F32, 0, [0x49, 0x57, 0x4d, 0x32]), 'not an .iwm file: it does not start with "IWM1"');
   await refused(new TextEncoder().encode("PK\u0003\u0004 a zip file"), 'not an .iwm file: it does not start with "IWM1"');
   // Versions 1 and 2 packed Winograd convolutions differently (F(2x2, 3x3); no 1-D Winograd).
-  for (const version of [0, 1, 2, 4, 0xffffffff]) {
-    await refused(patched(F32, 4, u32(version)), `.iwm version ${version} is not supported: this build reads version 3`);
+  for (const version of [0, 1, 2, 3, 5, 0xffffffff]) {
+    await refused(patched(F32, 4, u32(version)), `.iwm version ${version} is not supported: this build reads version 4`);
   }
   for (const length of [F32.length, 0xffffffff]) {
     await refused(patched(F32, 8, u32(length)), `truncated: the header is ${length} bytes but only ${F32.length - PREFIX} follow the file prefix`);
