@@ -50,7 +50,8 @@ interface Emitted {
 type Attribute =
   | { name: string; int: number }
   | { name: string; ints: readonly number[] }
-  | { name: string; float: number };
+  | { name: string; float: number }
+  | { name: string; string: string };
 
 /** The ONNX axis of a concat's or softmax's IR axis: H, W, C are 2, 3, 1 in NCHW; [C] is [N, C]. */
 function onnxAxis(node: ConcatNode | SoftmaxNode | LogSoftmaxNode, image: boolean): number {
@@ -60,6 +61,7 @@ function onnxAxis(node: ConcatNode | SoftmaxNode | LogSoftmaxNode, image: boolea
 function attribute(a: Attribute): AttributeProto {
   if ("int" in a) return create(AttributeProtoSchema, { name: a.name, type: AttributeType.INT, i: BigInt(a.int) });
   if ("ints" in a) return create(AttributeProtoSchema, { name: a.name, type: AttributeType.INTS, ints: a.ints.map(BigInt) });
+  if ("string" in a) return create(AttributeProtoSchema, { name: a.name, type: AttributeType.STRING, s: new TextEncoder().encode(a.string) });
   return create(AttributeProtoSchema, { name: a.name, type: AttributeType.FLOAT, f: a.float });
 }
 
@@ -136,6 +138,11 @@ export function graphToOnnx(graph: Graph): Uint8Array {
   const weight = (base: string, dims: number[], values: Float32Array): string => {
     const name = fresh(base);
     initializers.push(create(TensorProtoSchema, { name, dims: dims.map(BigInt), dataType: DataType.FLOAT, rawData: rawFloat32(values) }));
+    return name;
+  };
+  const int64s = (base: string, values: readonly number[]): string => {
+    const name = fresh(base);
+    initializers.push(create(TensorProtoSchema, { name, dims: [BigInt(values.length)], dataType: DataType.INT64, int64Data: values.map(BigInt) }));
     return name;
   };
   const source = (node: Node): Emitted => emitted.get(node.inputs[0]!)!;
@@ -226,6 +233,14 @@ export function graphToOnnx(graph: Graph): Uint8Array {
         if (node.op === "avgpool") attrs.push({ name: "count_include_pad", int: node.countIncludePad ? 1 : 0 });
         else if (node.dilations) attrs.push({ name: "dilations", ints: node.dilations });
         op(node.op === "maxpool" ? "MaxPool" : "AveragePool", out, [x], [dst], attrs);
+        break;
+      }
+      case "pad": {
+        const { top, left, bottom, right } = node.pads;
+        // Opset 11+: pads [N, C, H, W begins, then ends] and the fill are inputs; "edge" and "reflect" are ONNX's names too.
+        const pads = int64s(`${out}/pads`, [0, 0, top, left, 0, 0, bottom, right]);
+        const value = weight(`${out}/value`, [], Float32Array.of(node.value));
+        op("Pad", out, [x, pads, value], [dst], [{ name: "mode", string: node.mode }]);
         break;
       }
       case "globalavgpool": {

@@ -9,7 +9,7 @@
  * this build's rules and compared, so a file packed by a build that lays out
  * or chooses kernels differently is refused instead of computing garbage.
  */
-import type { Activation, Graph, GraphMetadata, Node, Normalization, OpName, Pads } from "../graph/ir.js";
+import type { Activation, Graph, GraphMetadata, Node, Normalization, OpName, PadMode, Pads } from "../graph/ir.js";
 import { outputShape } from "../graph/shapes.js";
 import type { PackedModel } from "../runtime/session.js";
 import { layoutWeights, type WeightLayout, type WinogradChoice } from "../runtime/weights.js";
@@ -36,11 +36,18 @@ export interface NodeRecord {
   axis?: number;
   window?: number[];
   countIncludePad?: boolean;
+  /** pad: how the border is filled. */
+  mode?: PadMode;
+  /** pad: the constant fill; JSON has no infinities or NaN, so those are the strings "Infinity", "-Infinity", "NaN". */
+  value?: number | NonFiniteText;
   /** conv2d: whether it runs (and its weights are packed) as Winograd: F(4x4, 3x3), or 1-D F(m, r) for 1xr / rx1 kernels. */
   winograd?: boolean;
   /** conv2d, dense, batchnorm: byte offsets of the weights (or scale) and bias (or shift) in the packed region. */
   packed?: { weights: number; bias: number };
 }
+
+type NonFiniteText = "Infinity" | "-Infinity" | "NaN";
+const NON_FINITE_TEXTS: readonly NonFiniteText[] = ["Infinity", "-Infinity", "NaN"];
 
 export interface IwmHeader {
   weights: WeightStorage;
@@ -80,6 +87,8 @@ export function encodeHeader(packed: PackedModel, weights: WeightStorage, keep: 
       case "softmax":
       case "logsoftmax":
         return node.axis !== undefined ? { ...base, axis: node.axis } : base;
+      case "pad":
+        return { ...base, pads: node.pads, mode: node.mode, value: Number.isFinite(node.value) ? node.value : (String(node.value) as NonFiniteText) };
       default:
         return base;
     }
@@ -106,7 +115,7 @@ const NO_VALUES = new Float32Array(0);
 // Every IR op: the satisfies-check makes tsc fail when the IR gains one this list lacks.
 const OP_SET = {
   input: true, conv2d: true, batchnorm: true, relu: true, maxpool: true, avgpool: true, globalavgpool: true,
-  concat: true, flatten: true, dense: true, softmax: true, logsoftmax: true, sigmoid: true, identity: true,
+  concat: true, flatten: true, dense: true, softmax: true, logsoftmax: true, sigmoid: true, identity: true, pad: true,
 } satisfies Record<OpName, true>;
 const OPS = Object.keys(OP_SET) as OpName[];
 
@@ -175,6 +184,12 @@ function pads(value: unknown, path: string): Pads {
   };
 }
 
+/** A pad's fill: a number, or the text of a non-finite one (see NodeRecord.value). */
+function fillValue(value: unknown, path: string): number {
+  if (typeof value === "number") return value;
+  return Number(oneOf(value, path, NON_FINITE_TEXTS));
+}
+
 function pair(value: unknown, path: string): [number, number] {
   return integers(value, path, [2], 1) as [number, number];
 }
@@ -228,6 +243,14 @@ function decodeNode(value: unknown, path: string): { node: Node; shape: number[]
     case "softmax":
     case "logsoftmax":
       return { node: { op, name, inputs, ...(o.axis !== undefined ? { axis: integer(o.axis, `${path}.axis`, 0) } : {}) }, shape };
+    case "pad":
+      return {
+        node: {
+          op, name, inputs, pads: pads(o.pads, `${path}.pads`), mode: oneOf<PadMode>(o.mode, `${path}.mode`, ["constant", "reflect", "edge"]),
+          value: fillValue(o.value, `${path}.value`),
+        },
+        shape,
+      };
     default:
       return { node: { op, name, inputs } as Node, shape };
   }

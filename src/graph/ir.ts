@@ -211,6 +211,26 @@ export interface SigmoidNode extends NodeBase {
   op: "sigmoid";
 }
 
+/**
+ * How a pad fills the added border: with `value` ("constant"), with the
+ * pixels mirrored about the edge pixel, which is not repeated ("reflect":
+ * a b c | b a), or with the edge pixel repeated ("edge": a b c | c c).
+ */
+export type PadMode = "constant" | "reflect" | "edge";
+
+/**
+ * Spatial padding of an [H,W,C] tensor: [H + top + bottom, W + left + right, C].
+ * Zero padding read only by a convolution or average pool is those nodes'
+ * own `pads` instead (cheaper); this node is for everything else.
+ */
+export interface PadNode extends NodeBase {
+  op: "pad";
+  pads: Pads;
+  mode: PadMode;
+  /** The fill of "constant" mode; 0 for the other modes, which do not read it. */
+  value: number;
+}
+
 /** Dropout at inference, Identity: passes its input through. */
 export interface IdentityNode extends NodeBase {
   op: "identity";
@@ -229,6 +249,7 @@ export type Node =
   | SoftmaxNode
   | LogSoftmaxNode
   | SigmoidNode
+  | PadNode
   | IdentityNode;
 
 export type OpName = Node["op"];

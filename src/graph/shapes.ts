@@ -81,6 +81,17 @@ export function outputShape(node: Node, inputs: readonly (readonly number[])[]):
     case "sigmoid":
     case "identity":
       return [...inputs[0]];
+    case "pad": {
+      const input = inputs[0];
+      if (input.length !== 3) fail(node, `expects an [H,W,C] input, got ${fmt(input)}`);
+      const { top, left, bottom, right } = node.pads;
+      if (![top, left, bottom, right].every((p) => Number.isInteger(p) && p >= 0)) fail(node, `pads ${top},${left},${bottom},${right} must be non-negative integers`);
+      // A reflection mirrors about the edge pixel without repeating it: at most size - 1 pixels exist to mirror.
+      if (node.mode === "reflect" && (Math.max(top, bottom) >= input[0] || Math.max(left, right) >= input[1])) {
+        fail(node, `reflect pads ${top},${left},${bottom},${right} must be smaller than the input's height and width, got ${fmt(input)}`);
+      }
+      return [input[0] + top + bottom, input[1] + left + right, input[2]];
+    }
     case "globalavgpool":
       if (inputs[0].length !== 3) fail(node, `expects an [H,W,C] input, got ${fmt(inputs[0])}`);
       return [inputs[0][2]];

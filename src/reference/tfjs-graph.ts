@@ -149,6 +149,18 @@ function compileNode(node: Exclude<Node, InputNode>, shapes: ReadonlyMap<string,
         return scale ? tf.mul(mean, scale) : mean;
       };
     }
+    case "pad": {
+      const paddings = nhwcPaddings(node.pads);
+      if (node.mode === "constant") return ([x]) => tf.pad(x!, paddings, node.value);
+      if (node.mode === "reflect") return ([x]) => tf.mirrorPad(x!, paddings, "reflect");
+      // tfjs has no edge-replicating pad: gather rows, then columns, at clamped indices.
+      const [h, w] = inShape;
+      const clamped = (size: number, before: number, after: number) =>
+        constant(tf.tensor1d(Array.from({ length: before + size + after }, (_, o) => Math.min(Math.max(o - before, 0), size - 1)), "int32"));
+      const rows = clamped(h!, node.pads.top, node.pads.bottom);
+      const cols = clamped(w!, node.pads.left, node.pads.right);
+      return ([x]) => tf.gather(tf.gather(x!, rows, 1), cols, 2);
+    }
     case "globalavgpool":
       return ([x]) => tf.mean(x!, [1, 2]);
     case "concat":

@@ -18,6 +18,14 @@ export enum OpKind {
   Winograd = 7,
   Sigmoid = 8,
   Winograd1d = 9,
+  Pad = 10,
+}
+
+/** Word 13 of a pad step (wasm/f32-pad). */
+export enum PadModeCode {
+  Constant = 0,
+  Reflect = 1,
+  Edge = 2,
 }
 
 export interface IgemmStep {
@@ -152,7 +160,33 @@ export interface Winograd1dStep extends Omit<WinogradStep, "kind"> {
   alpha: number;
 }
 
-export type Step = IgemmStep | PoolStep | GlobalAvgPoolStep | SoftmaxStep | AffineStep | WinogradStep | SigmoidStep | Winograd1dStep;
+export interface PadStep {
+  kind: OpKind.Pad;
+  batch: number;
+  H: number;
+  W: number;
+  C: number;
+  input: number;
+  inStride: number;
+  OH: number;
+  OW: number;
+  out: number;
+  outStride: number;
+  padTop: number;
+  padLeft: number;
+  mode: PadModeCode;
+  /** The constant mode's fill. */
+  value: number;
+}
+
+export type Step = IgemmStep | PoolStep | GlobalAvgPoolStep | SoftmaxStep | AffineStep | WinogradStep | SigmoidStep | Winograd1dStep | PadStep;
+
+/** The bits of `value` rounded to float32, as the kernel reinterprets them. */
+function float32Bits(value: number): number {
+  const bits = new Int32Array(1);
+  new Float32Array(bits.buffer)[0] = value;
+  return bits[0]!;
+}
 
 /** The word values of `step`, in the order its kernel reads them. */
 function words(step: Step): number[] {
@@ -185,6 +219,9 @@ function words(step: Step): number[] {
         step.cout, step.out, step.outStride, step.padTop, step.padLeft, step.weights, step.bias,
         step.relu ? 1 : 0, step.scratch, step.scratchBytes, step.tilesPerBlock, step.zeroRow, step.panelsPerChunk,
         step.vertical ? 1 : 0, step.tileOutputs, step.alpha, step.scales ?? 0];
+    case OpKind.Pad:
+      return [step.kind, step.batch, step.H, step.W, step.C, step.input, step.inStride, step.OH, step.OW,
+        step.out, step.outStride, step.padTop, step.padLeft, step.mode, float32Bits(step.value)];
   }
 }
 

@@ -1,7 +1,7 @@
 import { consumers } from "../graph/consumers.js";
 import { convDilations, convGroups, nodeAxis, poolSpan, type Graph, type Node } from "../graph/ir.js";
 import { alignUp, planArena } from "./arena.js";
-import { encodeSteps, OP_BYTES, OpKind, type Step } from "./ops.js";
+import { encodeSteps, OP_BYTES, OpKind, PadModeCode, type Step } from "./ops.js";
 import type { WeightLayout } from "./weights.js";
 import { usesWinograd, WINOGRAD_MATRICES, winogradBlocking } from "./winograd.js";
 import { usesWinograd1d, winograd1dBlocking, winograd1dShape } from "./winograd1d.js";
@@ -347,6 +347,24 @@ export function makePlan(graph: Graph, shapes: Map<string, number[]>, weights: W
               input: src.address, inStride: src.pixelStride, OH: OH!, OW: OW!, out: dst.address,
               outStride: dst.pixelStride, kh, kw, sh: node.strides[0], sw: node.strides[1],
               padTop: top, padLeft: left, padBottom: bottom, padRight: right, countIncludePad: node.countIncludePad, dh, dw,
+            };
+          },
+        });
+        break;
+      }
+      case "pad": {
+        const [H, W, C] = shapeOf(inName);
+        const [OH, OW] = shapeOf(out);
+        const mode = { constant: PadModeCode.Constant, reflect: PadModeCode.Reflect, edge: PadModeCode.Edge }[node.mode];
+        pending.push({
+          node: node.name, reads: [root(inName)], writes: [root(out)], cost: B * OH! * OW! * C!, indirectionBytes: 0,
+          build(at) {
+            const src = at.tensor(inName);
+            const dst = at.tensor(out);
+            return {
+              kind: OpKind.Pad, batch: B, H: H!, W: W!, C: C!, input: src.address, inStride: src.pixelStride,
+              OH: OH!, OW: OW!, out: dst.address, outStride: dst.pixelStride, padTop: node.pads.top, padLeft: node.pads.left,
+              mode, value: node.value,
             };
           },
         });

@@ -15,13 +15,15 @@ import * as assert from "uvu/assert";
 
 import { graphToOnnx } from "../../src/export/onnx.js";
 import type { Graph } from "../../src/graph/ir.js";
+import { importOnnx } from "../../src/import/onnx/import.js";
+import { loadModel } from "../../src/index.js";
 import { parseOnnx } from "../../src/import/onnx/model.js";
 import { importTfjsLayers } from "../../src/import/tfjs-layers.js";
 import { readNsfwjsInceptionV3 } from "../../src/platform/node-files.js";
 import { preprocess, loadImageDecoders } from "../../src/preprocess/index.js";
 import { createTfjsReference } from "../../src/reference/tfjs.js";
 import {
-  assertClose, batchnorm, concat, conv, dense, graphOf, input, naiveRun, op1, pads0, pads1, pool, randomArray, rng, tensor,
+  assertClose, batchnorm, concat, conv, dense, graphOf, input, naiveRun, op1, pad, pads0, pads1, pool, randomArray, rng, tensor,
 } from "../runtime/helpers.js";
 
 // PNG/JPEG decoding below is synchronous once the decoders are loaded.
@@ -102,6 +104,50 @@ Synthetic("dilated, grouped and depthwise convs: ORT matches the naive reference
   const got = await runOrt(graphToOnnx(graph), "x", Float32Array.from(x.data), [B, 9, 8, 4]);
   assert.equal(got.dw!.dims, [B, ...w.shape]);
   assertClose(got.dw!.data as Float32Array, w.data, "dw", 1e-4);
+});
+
+/** Pads in every mode, one a graph output, one zero pad that only a conv reads. */
+function padGraph(): Graph {
+  const r = rng(13);
+  return graphOf([
+    input("x", [5, 6, 3]),
+    pad("refl", "x", { top: 2, left: 0, bottom: 1, right: 4 }, "reflect"),
+    pad("edge", "refl", { top: 0, left: 3, bottom: 2, right: 1 }, "edge"),
+    pad("const", "x", { top: 1, left: 2, bottom: 0, right: 1 }, "constant", -2.5),
+    pad("zero", "x", { top: 1, left: 1, bottom: 1, right: 1 }, "constant"),
+    conv("c", "zero", r, [3, 3, 3, 4], { pads: pads0 }),
+  ], ["edge", "const", "c"]);
+}
+
+Synthetic("pads (reflect, edge, a nonzero and a zero constant): ORT matches the naive reference, and so does the model imported back", async () => {
+  const graph = padGraph();
+  const B = 2;
+  const x = tensor(B, [5, 6, 3], randomArray(B * 5 * 6 * 3, rng(14), 2));
+  const want = naiveRun(graph, new Map([["x", x]]));
+  const bytes = graphToOnnx(graph);
+  const got = await runOrt(bytes, "x", Float32Array.from(x.data), [B, 5, 6, 3]);
+  const model = await loadModel(bytes, { threads: 1, normalization: "unit", optimize: false });
+  try {
+    const ours = await model.run({ x: { data: Float32Array.from(x.data), dims: [B, 5, 6, 3] } });
+    for (const name of graph.outputs) {
+      const w = want.get(name)!;
+      assert.equal(got[name]!.dims, [B, ...w.shape], `${name}: dims`);
+      assertClose(got[name]!.data as Float32Array, w.data, `ORT ${name}`, 1e-4);
+      assertClose(ours[name]!.data, w.data, `imported back ${name}`, 1e-4);
+    }
+  } finally {
+    model.dispose();
+  }
+  // The nonzero pads come back as the same pad nodes; the zero one merges into the conv's pads again.
+  const back = importOnnx(parseOnnx(bytes), { source: "exported" }).nodes;
+  const pads = back.flatMap((n) => (n.op === "pad" ? [[n.name, n.mode, n.value, n.pads]] : []));
+  assert.equal(pads, [
+    ["refl", "reflect", 0, { top: 2, left: 0, bottom: 1, right: 4 }],
+    ["edge", "edge", 0, { top: 0, left: 3, bottom: 2, right: 1 }],
+    ["const", "constant", -2.5, { top: 1, left: 2, bottom: 0, right: 1 }],
+  ]);
+  const c = back.find((n) => n.name === "c");
+  assert.equal(c?.op === "conv2d" && c.pads, { top: 1, left: 1, bottom: 1, right: 1 });
 });
 
 Synthetic("model structure: NHWC input with symbolic batch, opset 13, IR node names kept", () => {

@@ -14,7 +14,7 @@ import { iwmBytes } from "../../src/format/file.js";
 import { convertToIwm, readIwm } from "../../src/format/iwm.js";
 import type { Graph } from "../../src/graph/ir.js";
 import { loadModel } from "../../src/index.js";
-import { rng } from "../runtime/helpers.js";
+import { assertClose, conv, graphOf, input, naiveRun, pad, randomArray, rng, tensor } from "../runtime/helpers.js";
 import { headerOf, PREFIX, regionAt, rejection, tinyGraph, withHeader, withHeaderText } from "./helpers.js";
 
 const NAME = "t.iwm";
@@ -82,8 +82,8 @@ framing("bad magic, unsupported versions, a header length beyond the file", asyn
   await refused(patched(F32, 0, [0x49, 0x57, 0x4d, 0x32]), 'not an .iwm file: it does not start with "IWM1"');
   await refused(new TextEncoder().encode("PK\u0003\u0004 a zip file"), 'not an .iwm file: it does not start with "IWM1"');
   // Versions 1 and 2 packed Winograd convolutions differently (F(2x2, 3x3); no 1-D Winograd).
-  for (const version of [0, 1, 2, 4, 0xffffffff]) {
-    await refused(patched(F32, 4, u32(version)), `.iwm version ${version} is not supported: this build reads version 3`);
+  for (const version of [0, 1, 2, 3, 5, 0xffffffff]) {
+    await refused(patched(F32, 4, u32(version)), `.iwm version ${version} is not supported: this build reads version 4`);
   }
   for (const length of [F32.length, 0xffffffff]) {
     await refused(patched(F32, 8, u32(length)), `truncated: the header is ${length} bytes but only ${F32.length - PREFIX} follow the file prefix`);
@@ -195,6 +195,41 @@ header("int8 scales that are not finite numbers ≥ 0", async () => {
   await refused(patched(INT8, region, [0x00, 0x00, 0x80, 0x7f]), "int8 scale Infinity of node wino is not a finite number ≥ 0");
   // Through loadModel with worker threads: the engine started for the load is released and the error surfaces.
   assert.is(await rejection(loadModel(nan, { threads: 2 })), "IWM model bytes: int8 scale NaN of node wino is not a finite number ≥ 0");
+});
+
+/** Pads in each mode, one filling with -∞ (which JSON cannot hold as a number). */
+function padGraph(): Graph {
+  return graphOf([
+    input("x", [5, 4, 3]),
+    pad("refl", "x", { top: 2, left: 1, bottom: 0, right: 3 }, "reflect"),
+    pad("edge", "refl", { top: 1, left: 0, bottom: 2, right: 1 }, "edge"),
+    pad("fill", "x", { top: 0, left: 1, bottom: 1, right: 0 }, "constant", -Infinity),
+    conv("c", "edge", rng(4), [3, 3, 3, 2]),
+  ], ["c", "fill"]);
+}
+
+header("pad nodes: mode and value kept (-∞ too), the model computes what the graph does; bad mode, value or reflect size refused", async () => {
+  const graph = padGraph();
+  const file = convertToIwm(graph);
+  const records = headerOf(file).graph.nodes.filter((n: { op: string }) => n.op === "pad");
+  assert.equal(records.map((n: Record<string, unknown>) => [n.name, n.mode, n.value]), [["refl", "reflect", 0], ["edge", "edge", 0], ["fill", "constant", "-Infinity"]]);
+  const B = 2;
+  const x = tensor(B, [5, 4, 3], randomArray(B * 5 * 4 * 3, rng(5), 2));
+  const want = naiveRun(graph, new Map([["x", x]]));
+  const model = await loadModel(file, { threads: 1, normalization: "unit" });
+  try {
+    const got = await model.run({ x: { data: Float32Array.from(x.data), dims: [B, 5, 4, 3] } });
+    assertClose(got.c!.data, want.get("c")!.data, "c");
+    // -∞ is no number assertClose compares: the filled cells must be exactly -∞.
+    assert.equal(Array.from(got.fill!.data), Array.from(want.get("fill")!.data, Math.fround));
+  } finally {
+    model.dispose();
+  }
+  const at = headerOf(file).graph.nodes.findIndex((n: { name: string }) => n.name === "refl");
+  await refused(withHeader(file, (h) => (h.graph.nodes[at].mode = "wrap")), `header: graph.nodes[${at}].mode must be one of constant, reflect, edge, got "wrap"`);
+  await refused(withHeader(file, (h) => (h.graph.nodes[at].value = "-inf")), `header: graph.nodes[${at}].value must be one of Infinity, -Infinity, NaN, got "-inf"`);
+  await refused(withHeader(file, (h) => (h.graph.nodes[at].pads.top = 5)),
+    /^header: node refl \(pad\): reflect pads 5,1,0,3 must be smaller than the input's height and width, got \[5,4,3\]$/);
 });
 
 header("a consistent header whose activations exceed what wasm can address", async () => {

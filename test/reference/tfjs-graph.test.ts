@@ -2,7 +2,7 @@
  * The tfjs graph reference (createTfjsGraphReference): small synthetic graphs
  * against naive float64 loops written here (every padding path: TF "same",
  * "valid", explicit asymmetric pads; average pools with and without padded
- * cells in the divisor; every other IR op), on the wasm and the cpu backend;
+ * cells in the divisor; pads in each mode; every other IR op), on the wasm and the cpu backend;
  * then the nsfwjs InceptionV3's imported graph against tfjs-layers running
  * the original model, which validates the executor on a real network.
  */
@@ -103,6 +103,26 @@ function naivePool(x: T, n: Node & { op: "maxpool" | "avgpool" }, B: number): T 
   return { shape: [OH, OW, C], data: y };
 }
 
+/**
+ * Output pixel (oy, ox) is input pixel (oy - top, ox - left) when it exists;
+ * otherwise the value (constant), the mirror image about the edge pixel
+ * (reflect), or the nearest edge pixel (edge).
+ */
+function naivePad(x: T, n: Node & { op: "pad" }, B: number): T {
+  const [H, W, C] = x.shape as [number, number, number];
+  const p = n.pads;
+  const OH = H + p.top + p.bottom, OW = W + p.left + p.right;
+  const source = (i: number, size: number) =>
+    n.mode === "reflect" ? (i < 0 ? -i : i >= size ? 2 * size - 2 - i : i) : Math.min(size - 1, Math.max(0, i));
+  const y = new Float64Array(B * OH * OW * C);
+  for (let b = 0; b < B; b++) for (let oy = 0; oy < OH; oy++) for (let ox = 0; ox < OW; ox++) for (let c = 0; c < C; c++) {
+    const iy = oy - p.top, ix = ox - p.left;
+    const filled = n.mode === "constant" && (iy < 0 || iy >= H || ix < 0 || ix >= W);
+    y[((b * OH + oy) * OW + ox) * C + c] = filled ? n.value : x.data[((b * H + source(iy, H)) * W + source(ix, W)) * C + c]!;
+  }
+  return { shape: [OH, OW, C], data: y };
+}
+
 /** Applies `f` to each row of the last axis (length `last`), per sample and pixel. */
 function rows(x: T, last: number, f: (row: Float64Array) => ArrayLike<number>): Float64Array {
   const out: number[] = [];
@@ -121,6 +141,8 @@ function naiveNode(n: Node, xs: T[], B: number): T {
     case "maxpool":
     case "avgpool":
       return naivePool(x, n, B);
+    case "pad":
+      return naivePad(x, n, B);
     case "batchnorm":
       return {
         shape: x.shape,
@@ -328,6 +350,26 @@ for (const backend of ["wasm", "cpu"] as const) {
     const ref = await createTfjsGraphReference(graph, { backend });
     try {
       await checkAll(ref, graph, randomArray(2 * 9 * 10 * 4, rng(22), 2), 2, "dilated/grouped");
+    } finally {
+      ref.dispose();
+    }
+  });
+}
+
+for (const backend of ["wasm", "cpu"] as const) {
+  Synthetic(`pads: constant (nonzero), reflect (tf.mirrorPad) and edge (gathered), asymmetric with zero sides, a pad of a pad (${backend})`, async () => {
+    const pad = (name: string, from: string, pads: Pads, mode: "constant" | "reflect" | "edge", value = 0): Node =>
+      ({ op: "pad", name, inputs: [from], pads, mode, value });
+    const graph = graphOf([
+      { op: "input", name: "x", inputs: [], shape: [5, 6, 3] },
+      pad("const", "x", { top: 2, left: 0, bottom: 1, right: 3 }, "constant", -1.5),
+      pad("refl", "x", { top: 4, left: 1, bottom: 0, right: 5 }, "reflect"),
+      pad("edge", "x", { top: 0, left: 3, bottom: 6, right: 1 }, "edge"),
+      pad("both", "refl", { top: 1, left: 2, bottom: 2, right: 0 }, "edge"),
+    ], ["const", "refl", "edge", "both"]);
+    const ref = await createTfjsGraphReference(graph, { backend });
+    try {
+      await checkAll(ref, graph, randomArray(2 * 5 * 6 * 3, rng(23), 2), 2, "pads");
     } finally {
       ref.dispose();
     }

@@ -6,7 +6,7 @@
  * an *unoptimized* graph node by node with them.
  */
 import * as assert from "uvu/assert";
-import { weightValues, type Graph, type Node, type Pads } from "../../src/graph/ir.js";
+import { weightValues, type Graph, type Node, type PadMode, type Pads } from "../../src/graph/ir.js";
 import { nodePlatform } from "../../src/platform/node.js";
 import { Session } from "../../src/runtime/session.js";
 
@@ -134,6 +134,30 @@ export function naivePool(x: T, isMax: boolean, k: readonly [number, number], s:
   return { B: x.B, shape: [OH, OW, C], data: y };
 }
 
+/**
+ * Spatial padding: output pixel (oy, ox) is input pixel (oy - top, ox - left)
+ * when that exists; otherwise `value` (constant), the pixel as far inside the
+ * edge as this one is outside, not counting the edge twice (reflect), or the
+ * nearest edge pixel (edge).
+ */
+export function naivePad(x: T, p: Pads, mode: PadMode, value: number): T {
+  const [H, W, C] = x.shape as [number, number, number];
+  const OH = H + p.top + p.bottom, OW = W + p.left + p.right;
+  const inside = (i: number, size: number): number => {
+    if (mode === "reflect") return i < 0 ? -i : i >= size ? size - 1 - (i - (size - 1)) : i;
+    return Math.min(Math.max(i, 0), size - 1);
+  };
+  const y = new Float64Array(x.B * OH * OW * C);
+  for (let n = 0; n < x.B; n++) for (let oy = 0; oy < OH; oy++) for (let ox = 0; ox < OW; ox++) for (let c = 0; c < C; c++) {
+    const iy = oy - p.top, ix = ox - p.left;
+    const outside = iy < 0 || iy >= H || ix < 0 || ix >= W;
+    y[((n * OH + oy) * OW + ox) * C + c] = outside && mode === "constant"
+      ? value
+      : x.data[((n * H + inside(iy, H)) * W + inside(ix, W)) * C + c]!;
+  }
+  return { B: x.B, shape: [OH, OW, C], data: y };
+}
+
 export function naiveGlobalAvgPool(x: T): T {
   const [H, W, C] = x.shape as [number, number, number];
   const y = new Float64Array(x.B * C);
@@ -252,6 +276,9 @@ export function naiveRun(graph: Graph, inputs: Map<string, T>): Map<string, T> {
       case "avgpool":
         y = naivePool(x, node.op === "maxpool", node.window, node.strides, node.pads, node.countIncludePad);
         break;
+      case "pad":
+        y = naivePad(x, node.pads, node.mode, node.value);
+        break;
       case "globalavgpool":
         y = naiveGlobalAvgPool(x);
         break;
@@ -354,6 +381,10 @@ export function batchnorm(name: string, from: string, r: () => number, C: number
 
 export function op1(op: "relu" | "softmax" | "logsoftmax" | "sigmoid" | "globalavgpool" | "flatten" | "identity", name: string, from: string): Node {
   return { op, name, inputs: [from] } as Node;
+}
+
+export function pad(name: string, from: string, pads: Pads, mode: PadMode, value = 0): Node {
+  return { op: "pad", name, inputs: [from], pads, mode, value };
 }
 
 export function concat(name: string, inputs: string[]): Node {

@@ -12,6 +12,7 @@ export const OP_AFFINE: i32 = 6;
 export const OP_WINOGRAD: i32 = 7;
 export const OP_SIGMOID: i32 = 8;
 export const OP_WINOGRAD1D: i32 = 9;
+export const OP_PAD: i32 = 10;
 
 @inline
 export function word(op: usize, i: i32): i32 {

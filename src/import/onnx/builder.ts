@@ -137,19 +137,9 @@ export class Importer {
     return { ...act, src: { kind: "tensor", tensor }, materialized: tensor };
   }
 
-  /**
-   * Zero padding as its own node. The IR has no pad op, but a 1x1
-   * convolution with an identity kernel and the padding reproduces it
-   * exactly: the convolution reads zeros outside the input.
-   */
+  /** Zero padding that nothing absorbed (a following Conv or AveragePool would have), as a pad node. */
   padded(tensor: string, pads: Pads, name: string): string {
-    const c = this.shapes.get(tensor)!.at(-1)!;
-    const kernel = new Float32Array(c * c);
-    for (let i = 0; i < c; i++) kernel[i * c + i] = 1;
-    return this.add({
-      op: "conv2d", name: this.freshName(name, true), inputs: [tensor], kernel, kernelShape: [1, 1, c, c], bias: null,
-      strides: [1, 1], pads, activation: "linear",
-    });
+    return this.add({ op: "pad", name: this.freshName(name, true), inputs: [tensor], pads, mode: "constant", value: 0 });
   }
 
   /**

@@ -847,12 +847,12 @@ export const OPS: Record<string, Converter> = {
 
   Pad(n: NodeContext) {
     const mode = n.string("mode", "constant");
-    if (mode !== "constant") n.unsupported("mode", mode, "only constant (zero) padding is supported");
+    if (mode !== "constant" && mode !== "reflect" && mode !== "edge") n.unsupported("mode", mode, "expected constant, reflect or edge");
     const x = n.act(0);
     const pads = n.opset < 11 ? n.ints("pads") : n.integers(1);
     if (!pads) n.fail("attribute pads is missing");
-    const value = n.opset < 11 ? n.float("value", 0) : n.has(2) ? n.scalar(2) : 0;
-    if (value !== 0) n.unsupported(n.opset < 11 ? "value" : "constant_value", value, "only zero padding is supported");
+    // Only constant mode reads the fill (an attribute before opset 11, an optional input since).
+    const value = mode !== "constant" ? 0 : n.opset < 11 ? n.float("value", 0) : n.has(2) ? n.scalar(2) : 0;
     const rank = x.dims.length + 1;
     const padded = n.opset >= 18 && n.has(3) ? n.integers(3).map((a) => normAxis(n, a, rank, "axes")) : range(rank);
     if (pads.length !== 2 * padded.length) n.unsupported("pads", pads, `expected ${2 * padded.length} values`);
@@ -868,12 +868,24 @@ export const OPS: Record<string, Converter> = {
     if (!layout || before[0] !== 0 || after[0] !== 0 || before[1] !== 0 || after[1] !== 0) {
       n.unsupported("pads", pads, `only the spatial axes of an [N,C,L] or [N,C,H,W] input can be padded, the input is ${fmtDims(x.dims)}`);
     }
+    if (mode === "reflect") {
+      // Mirroring about the edge pixel without repeating it leaves size - 1 pixels to mirror on each side.
+      for (let a = 2; a < rank; a++) {
+        const size = x.dims[a - 1];
+        if (before[a] >= size || after[a] >= size) n.unsupported("pads", pads, `reflect pads must be smaller than the padded axis: axis ${a} has size ${size}`);
+      }
+    }
     // Spatial axis i (ONNX axis i + 2) is IR axis layout[i]: H pads top/bottom, W left/right.
     const irPad = (a: number, side: number[]) => {
       const i = layout.indexOf(a);
       return i < 0 ? 0 : side[i + 2];
     };
     const added: Pads = { top: irPad(0, before), left: irPad(1, before), bottom: irPad(0, after), right: irPad(1, after) };
+    if (mode !== "constant" || value !== 0) {
+      // Only zero padding folds into what follows; the rest is a pad node, reading `x` with anything pending applied.
+      const t = n.im.add({ op: "pad", name: irName(n), inputs: [n.im.tensor(x)], pads: added, mode, value });
+      return n.set(spatialAct(n.name, t, n.im.shapes.get(t)!, layout));
+    }
     // Zero padding commutes with nothing pending but more padding: a pending channel map is made concrete.
     const value0 = x.src.kind === "affine" ? n.im.concrete(x) : x;
     const { tensor, pending } = unpadded(n, value0);

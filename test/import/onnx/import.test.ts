@@ -149,9 +149,9 @@ const Ops = suite("other ops on activations");
 
 Ops("Slice/Mul by channel, Sub/Div after Conv, Clip, channel Softmax, Pad before MaxPool, Cast, ReduceMean, 1x1 Conv of a pooled vector", async () => {
   await compare(opsModel(), [2, 4, 6, 6]);
-  // Sub and Div fold into the conv's weights; the channel selection is a 1x1 conv; the Pad a padded identity conv.
+  // Sub and Div fold into the conv's weights; the channel selection is a 1x1 conv; the Pad before the MaxPool a pad node.
   const g = importBytes(opsModel());
-  assert.equal(g.nodes.map((n) => n.op), ["input", "conv2d", "conv2d", "relu", "conv2d", "maxpool", "globalavgpool", "dense", "softmax", "softmax"]);
+  assert.equal(g.nodes.map((n) => n.op), ["input", "conv2d", "conv2d", "relu", "pad", "maxpool", "globalavgpool", "dense", "softmax", "softmax"]);
 });
 
 Ops("legacy attribute forms (opset 9): Clip min/max, Unsqueeze/Squeeze axes, Slice starts/ends, Pad pads, Softmax over [N,C]", async () => {
@@ -217,7 +217,7 @@ Ops("a Pad that no Conv/AveragePool absorbs is made concrete once, however many 
   g.op("MaxPool", [padded], [attr.ints("kernel_shape", [2, 2])], { out: "a" });
   g.op("MaxPool", [g.op("Identity", [padded])], [attr.ints("kernel_shape", [3, 3])], { out: "b" });
   const bytes = g.bytes([["x", [1, 2, 5, 5]]], [["a", null], ["b", null]]);
-  assert.equal(importBytes(bytes).nodes.map((n) => n.op), ["input", "conv2d", "maxpool", "maxpool"]);
+  assert.equal(importBytes(bytes).nodes.map((n) => n.op), ["input", "pad", "maxpool", "maxpool"]);
   await compare(bytes, [1, 2, 5, 5]);
 });
 
@@ -245,7 +245,63 @@ Ops("graph outputs keep their ONNX names: an input or a shared tensor goes throu
   ]);
 });
 
+const Pad = suite("Pad in constant, reflect and edge modes");
+
+/** x [N,3,5,6] → Pad (opset 13 input form) → 3x3 Conv → y: a pad that is not zero stays a pad node in front of the Conv. */
+function padConvModel(mode: string, pads: number[], value?: number): Uint8Array {
+  const g = new GraphBuilder(rng(31));
+  const inputs = ["x", g.initI64("pads", [8], pads), ...(value === undefined ? [] : [g.init("value", [], [value])])];
+  const padded = g.op("Pad", inputs, [attr.string("mode", mode)], { out: "padded" });
+  g.op("Conv", [padded, g.init("w", [4, 3, 3, 3])], [attr.ints("kernel_shape", [3, 3])], { out: "y" });
+  return g.bytes([["x", [null, 3, 5, 6]]], [["y", null]]);
+}
+
+Pad("reflect, edge and a nonzero constant, asymmetric with zero sides, before a Conv: a pad node each, matching the naive NCHW loops", async () => {
+  for (const [mode, pads, value] of [
+    ["reflect", [0, 0, 2, 0, 0, 0, 4, 3], undefined],
+    ["edge", [0, 0, 0, 3, 0, 0, 6, 1], undefined],
+    ["constant", [0, 0, 1, 2, 0, 0, 0, 1], -1.5],
+    // The fill is ignored outside constant mode.
+    ["edge", [0, 0, 1, 1, 0, 0, 1, 1], 7],
+  ] as const) {
+    const bytes = padConvModel(mode, [...pads], value);
+    await compare(bytes, [2, 3, 5, 6], { tensors: ["padded"] });
+    const pad = importBytes(bytes).nodes.find((n) => n.op === "pad");
+    assert.equal(pad && pad.op === "pad" && [pad.mode, pad.value, pad.pads],
+      [mode, mode === "constant" ? value : 0, { top: pads[2], left: pads[3], bottom: pads[6], right: pads[7] }], `${mode} ${pads}`);
+  }
+});
+
+Pad("a zero constant pad still merges into the Conv (its pads), with no pad node", () => {
+  const g = importBytes(padConvModel("constant", [0, 0, 1, 2, 0, 0, 0, 1], 0));
+  assert.equal(g.nodes.map((n) => n.op), ["input", "conv2d"]);
+  const conv = g.nodes[1]!;
+  assert.equal(conv.op === "conv2d" && conv.pads, { top: 1, left: 2, bottom: 0, right: 1 });
+});
+
+Pad("opset 2 attribute form (mode, pads, value), after pending zero padding and a channel map, read by a MaxPool", async () => {
+  const g = new GraphBuilder(rng(32));
+  const zero = g.op("Pad", ["x"], [attr.string("mode", "constant"), attr.ints("pads", [0, 0, 1, 0, 0, 0, 0, 1])]);
+  const scaled = g.op("Mul", [zero, g.init("s", [1, 3, 1, 1], [2, -1, 0.5])]);
+  const reflected = g.op("Pad", [scaled], [attr.string("mode", "reflect"), attr.ints("pads", [0, 0, 2, 1, 0, 0, 1, 2])]);
+  const filled = g.op("Pad", [reflected], [attr.string("mode", "constant"), attr.ints("pads", [0, 0, 0, 1, 0, 0, 1, 0]), attr.float("value", 3)], { out: "filled" });
+  g.op("MaxPool", [filled], [attr.ints("kernel_shape", [2, 2])], { out: "y" });
+  await compare(g.bytes([["x", [null, 3, 4, 5]]], [["y", null]], 9), [2, 3, 4, 5], { tensors: ["filled"] });
+});
+
+Pad("on a tf2onnx NHWC input transposed to NCHW, and on an image whose H and W a Transpose swapped", async () => {
+  const g = new GraphBuilder(rng(33));
+  const nchw = g.op("Transpose", ["x"], [attr.ints("perm", [0, 3, 1, 2])]);
+  const edged = g.op("Pad", [nchw, g.initI64("p1", [8], [0, 0, 1, 0, 0, 0, 2, 3])], [attr.string("mode", "edge")], { out: "edged" });
+  const swapped = g.op("Transpose", [edged], [attr.ints("perm", [0, 1, 3, 2])]);
+  const reflected = g.op("Pad", [swapped, g.initI64("p2", [8], [0, 0, 3, 0, 0, 0, 1, 2])], [attr.string("mode", "reflect")]);
+  const unswapped = g.op("Transpose", [reflected], [attr.ints("perm", [0, 1, 3, 2])]);
+  g.op("Conv", [unswapped, g.init("w", [2, 4, 2, 3])], [attr.ints("kernel_shape", [2, 3])], { out: "y" });
+  await compare(g.bytes([["x", [null, 4, 5, 4]]], [["y", null]]), [2, 4, 5, 4], { nhwc: true, tensors: ["edged"] });
+});
+
 Torchvision.run();
 Keras.run();
 Flatten.run();
 Ops.run();
+Pad.run();

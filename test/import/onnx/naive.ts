@@ -214,13 +214,26 @@ function evaluate(n: OnnxNode, ins: (Tensor | undefined)[], opset: number): Tens
       return [{ dims: x!.dims, data: x!.data.map((v) => Math.min(Math.max(v, lo), hi)) }];
     }
     case "Pad": {
+      const mode = attr<string>(n, "mode", "constant");
       const pads = opset < 11 ? attr<number[]>(n, "pads", []) : ints(y)!;
       const value = opset < 11 ? attr(n, "value", 0) : (z?.data[0] ?? 0);
       const r = x!.dims.length;
       const dims = x!.dims.map((d, i) => d + pads[i] + pads[i + r]);
-      const data = new Float64Array(prod(dims)).fill(value);
-      const s = stridesOf(dims);
-      each(x!.dims, (idx, i) => (data[idx.reduce((acc, v, d) => acc + (v + pads[d]) * s[d], 0)] = x!.data[i]));
+      const data = new Float64Array(prod(dims));
+      const s = stridesOf(x!.dims);
+      // The input index output index o of axis d reads, or -1 for the constant.
+      const from = (o: number, d: number): number => {
+        const i = o - pads[d];
+        const size = x!.dims[d];
+        if (i >= 0 && i < size) return i;
+        if (mode === "reflect") return i < 0 ? -i : 2 * (size - 1) - i;
+        if (mode === "edge") return i < 0 ? 0 : size - 1;
+        return -1;
+      };
+      each(dims, (idx, k) => {
+        const at = idx.map(from);
+        data[k] = at.includes(-1) ? value : x!.data[at.reduce((acc, v, d) => acc + v * s[d], 0)];
+      });
       return [{ dims, data }];
     }
     case "Concat": {
