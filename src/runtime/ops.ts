@@ -188,6 +188,13 @@ function float32Bits(value: number): number {
   return bits[0]!;
 }
 
+/** Words 0-21, which both Winograd kernels read alike. */
+function winogradWords(step: WinogradStep | Winograd1dStep): number[] {
+  return [step.kind, step.batch, step.H, step.W, step.cin, step.input, step.inStride, step.OH, step.OW,
+    step.cout, step.out, step.outStride, step.padTop, step.padLeft, step.weights, step.bias,
+    step.relu ? 1 : 0, step.scratch, step.scratchBytes, step.tilesPerBlock, step.zeroRow, step.panelsPerChunk];
+}
+
 /** The word values of `step`, in the order its kernel reads them. */
 function words(step: Step): number[] {
   switch (step.kind) {
@@ -210,15 +217,9 @@ function words(step: Step): number[] {
       return [step.kind, step.pixels, step.C, step.input, step.inStride, step.out, step.outStride,
         step.scale, step.shift, step.relu ? 1 : 0];
     case OpKind.Winograd:
-      return [step.kind, step.batch, step.H, step.W, step.cin, step.input, step.inStride, step.OH, step.OW,
-        step.cout, step.out, step.outStride, step.padTop, step.padLeft, step.weights, step.bias,
-        step.relu ? 1 : 0, step.scratch, step.scratchBytes, step.tilesPerBlock, step.zeroRow, step.panelsPerChunk,
-        step.scales ?? 0];
+      return [...winogradWords(step), step.scales ?? 0];
     case OpKind.Winograd1d:
-      return [step.kind, step.batch, step.H, step.W, step.cin, step.input, step.inStride, step.OH, step.OW,
-        step.cout, step.out, step.outStride, step.padTop, step.padLeft, step.weights, step.bias,
-        step.relu ? 1 : 0, step.scratch, step.scratchBytes, step.tilesPerBlock, step.zeroRow, step.panelsPerChunk,
-        step.vertical ? 1 : 0, step.tileOutputs, step.alpha, step.scales ?? 0];
+      return [...winogradWords(step), step.vertical ? 1 : 0, step.tileOutputs, step.alpha, step.scales ?? 0];
     case OpKind.Pad:
       return [step.kind, step.batch, step.H, step.W, step.C, step.input, step.inStride, step.OH, step.OW,
         step.out, step.outStride, step.padTop, step.padLeft, step.mode, float32Bits(step.value)];

@@ -38,3 +38,32 @@ export function loadPartialLo(p: usize, n: i32): v128 {
 export function loadPartialHi(p: usize, n: i32): v128 {
   return n > 4 ? loadPartialLo(p + 16, n - 4) : f32x4.splat(0);
 }
+
+/**
+ * The epilogue of the 4x8 micro-kernels: ReLU when asked, then the tile's
+ * first `mr` rows of `nr` columns stored (rows `cStride` bytes apart).
+ */
+@inline
+export function storeTile4x8(
+  c: usize, cStride: usize, mr: i32, nr: i32, relu: bool,
+  c00: v128, c01: v128, c10: v128, c11: v128, c20: v128, c21: v128, c30: v128, c31: v128,
+): void {
+  if (relu) {
+    const z = f32x4.splat(0);
+    c00 = f32x4.max(c00, z); c01 = f32x4.max(c01, z);
+    c10 = f32x4.max(c10, z); c11 = f32x4.max(c11, z);
+    c20 = f32x4.max(c20, z); c21 = f32x4.max(c21, z);
+    c30 = f32x4.max(c30, z); c31 = f32x4.max(c31, z);
+  }
+  if (nr == 8) {
+    v128.store(c, c00); v128.store(c, c01, 16);
+    if (mr > 1) { c += cStride; v128.store(c, c10); v128.store(c, c11, 16); }
+    if (mr > 2) { c += cStride; v128.store(c, c20); v128.store(c, c21, 16); }
+    if (mr > 3) { c += cStride; v128.store(c, c30); v128.store(c, c31, 16); }
+  } else {
+    storePartial8(c, c00, c01, nr);
+    if (mr > 1) { c += cStride; storePartial8(c, c10, c11, nr); }
+    if (mr > 2) { c += cStride; storePartial8(c, c20, c21, nr); }
+    if (mr > 3) { c += cStride; storePartial8(c, c30, c31, nr); }
+  }
+}

@@ -1,4 +1,4 @@
-import { loadPartialHi, loadPartialLo, madd, storePartial8 } from "../common/simd";
+import { loadPartialHi, loadPartialLo, madd, storeTile4x8 } from "../common/simd";
 
 /**
  * The indirect GEMM micro-kernel of f32-igemm/4x8-minmax-simd with int8
@@ -76,22 +76,5 @@ export function f32_qc8w_igemm_4x8(
   c20 = madd(c20, s0, init20); c21 = madd(c21, s1, init21);
   c30 = madd(c30, s0, init30); c31 = madd(c31, s1, init31);
 
-  if (relu) {
-    c00 = f32x4.max(c00, z); c01 = f32x4.max(c01, z);
-    c10 = f32x4.max(c10, z); c11 = f32x4.max(c11, z);
-    c20 = f32x4.max(c20, z); c21 = f32x4.max(c21, z);
-    c30 = f32x4.max(c30, z); c31 = f32x4.max(c31, z);
-  }
-
-  if (nr == 8) {
-    v128.store(c, c00); v128.store(c, c01, 16);
-    if (mr > 1) { c += cStride; v128.store(c, c10); v128.store(c, c11, 16); }
-    if (mr > 2) { c += cStride; v128.store(c, c20); v128.store(c, c21, 16); }
-    if (mr > 3) { c += cStride; v128.store(c, c30); v128.store(c, c31, 16); }
-  } else {
-    storePartial8(c, c00, c01, nr);
-    if (mr > 1) { c += cStride; storePartial8(c, c10, c11, nr); }
-    if (mr > 2) { c += cStride; storePartial8(c, c20, c21, nr); }
-    if (mr > 3) { c += cStride; storePartial8(c, c30, c31, nr); }
-  }
+  storeTile4x8(c, cStride, mr, nr, relu, c00, c01, c10, c11, c20, c21, c30, c31);
 }

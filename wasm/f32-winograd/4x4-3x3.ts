@@ -1,7 +1,6 @@
 import { claim, ptr, word } from "../common/op";
 import { madd } from "../common/simd";
-import { f32_igemm_4x8 } from "../f32-igemm/4x8-minmax-simd";
-import { f32_qc8w_igemm_4x8 } from "../f32-qc8w-igemm/4x8-minmax-simd";
+import { transformedGemms } from "./gemms";
 
 /**
  * 3x3 stride-1 convolution by Winograd F(4x4, 3x3) (interpolation points 0,
@@ -47,7 +46,6 @@ export function winogradOp(op: usize, tid: i32): void {
   const panelsPerChunk = word(op, 21);
   // Int8 U: 8 float32 column scales per panel (matrix by matrix), or 0 for float32 U.
   const scales = ptr(op, 22);
-  const wShift: u32 = scales != 0 ? 0 : 2;
 
   const tilesH = (OH + 3) >> 2, tilesW = (OW + 3) >> 2;
   const perImage = tilesH * tilesW;
@@ -59,7 +57,6 @@ export function winogradOp(op: usize, tid: i32): void {
   const Mb = V + (<usize>(36 * TB * Cin) << 2);
   const ind = Mb + (<usize>(36 * TB * panelsPerChunk * 8) << 2);
   const discard = ind + (<usize>(36 * TB) << 2);
-  const uStride = <usize>(panels * Cin) << (3 + wShift);
   const vRow = <usize>Cin << 2;
   const mRow = <usize>panelsPerChunk << 5;
 
@@ -82,24 +79,7 @@ export function winogradOp(op: usize, tid: i32): void {
       const tx = r - ty * tilesW;
       inputTile(V + <usize>i * vRow, <usize>TB * vRow, inp, inStride, n, H, W, (ty << 2) - pt, (tx << 2) - pl, Cin, zero);
     }
-    for (let xi = 0; xi < 36; xi++) {
-      const a = ind + (<usize>(xi * TB) << 2);
-      const m = Mb + <usize>(xi * TB) * mRow;
-      for (let p = p0; p < p1; p++) {
-        const w = U + <usize>xi * uStride + <usize>p * (<usize>Cin << (3 + wShift));
-        const nr = min(8, Cout - (p << 3));
-        if (scales != 0) {
-          const s = scales + (<usize>(xi * panels + p) << 5);
-          for (let i = 0; i < nt; i += 4) {
-            f32_qc8w_igemm_4x8(min(4, nt - i), nr, Cin, 1, a + (<usize>i << 2), 4, 0, w, 0, s, zero, m + <usize>i * mRow + (<usize>(p - p0) << 5), mRow, false, false);
-          }
-        } else {
-          for (let i = 0; i < nt; i += 4) {
-            f32_igemm_4x8(min(4, nt - i), nr, Cin, 1, a + (<usize>i << 2), 4, 0, w, 0, zero, m + <usize>i * mRow + (<usize>(p - p0) << 5), mRow, false, false);
-          }
-        }
-      }
-    }
+    transformedGemms(36, ind, TB, Mb, mRow, U, scales, Cin, Cout, p0, p1, nt, zero);
     for (let i = 0; i < nt; i++) {
       const tile = t0 + i;
       const n = tile / perImage;

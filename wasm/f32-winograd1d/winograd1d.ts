@@ -1,7 +1,6 @@
 import { claim, ptr, word } from "../common/op";
 import { madd } from "../common/simd";
-import { f32_igemm_4x8 } from "../f32-igemm/4x8-minmax-simd";
-import { f32_qc8w_igemm_4x8 } from "../f32-qc8w-igemm/4x8-minmax-simd";
+import { transformedGemms } from "../f32-winograd/gemms";
 
 /**
  * 1xr and rx1 stride-1 convolutions by 1-D Winograd F(m, r) along the
@@ -45,7 +44,6 @@ export function winograd1dOp(op: usize, tid: i32): void {
   const vertical = word(op, 22) != 0;
   const m = word(op, 23), alpha = word(op, 24);
   const scales = ptr(op, 25);
-  const wShift: u32 = scales != 0 ? 0 : 2;
 
   const panels = (Cout + 7) >> 3;
   const BT = bias + (<usize>(panels << 3) << 2);
@@ -60,7 +58,6 @@ export function winograd1dOp(op: usize, tid: i32): void {
   const Mb = V + (<usize>(alpha * TB * Cin) << 2);
   const ind = Mb + (<usize>(alpha * TB * panelsPerChunk * 8) << 2);
   const cells = ind + (<usize>(alpha * TB) << 2);
-  const uStride = <usize>(panels * Cin) << (3 + wShift);
   const vRow = <usize>Cin << 2;
   const mRow = <usize>panelsPerChunk << 5;
   // Input pixels one step along the long axis, and output pixels likewise.
@@ -97,24 +94,7 @@ export function winograd1dOp(op: usize, tid: i32): void {
       }
       inputTile(V + <usize>i * vRow, <usize>TB * vRow, cells, BT, alpha, Cin, zero);
     }
-    for (let xi = 0; xi < alpha; xi++) {
-      const a = ind + (<usize>(xi * TB) << 2);
-      const mx = Mb + <usize>(xi * TB) * mRow;
-      for (let p = p0; p < p1; p++) {
-        const w = U + <usize>xi * uStride + <usize>p * (<usize>Cin << (3 + wShift));
-        const nr = min(8, Cout - (p << 3));
-        if (scales != 0) {
-          const s = scales + (<usize>(xi * panels + p) << 5);
-          for (let i = 0; i < nt; i += 4) {
-            f32_qc8w_igemm_4x8(min(4, nt - i), nr, Cin, 1, a + (<usize>i << 2), 4, 0, w, 0, s, zero, mx + <usize>i * mRow + (<usize>(p - p0) << 5), mRow, false, false);
-          }
-        } else {
-          for (let i = 0; i < nt; i += 4) {
-            f32_igemm_4x8(min(4, nt - i), nr, Cin, 1, a + (<usize>i << 2), 4, 0, w, 0, zero, mx + <usize>i * mRow + (<usize>(p - p0) << 5), mRow, false, false);
-          }
-        }
-      }
-    }
+    transformedGemms(alpha, ind, TB, Mb, mRow, U, scales, Cin, Cout, p0, p1, nt, zero);
     for (let i = 0; i < nt; i++) {
       const tile = t0 + i;
       const n = tile / perImage;
