@@ -30,6 +30,9 @@ const G = [
   [0, 0, 1],
 ] as const;
 
+/** Floats per chunk of the kernel transform: its 18 float64 rows of G g take 72 KB (L2). */
+const CHUNK = 512;
+
 /**
  * U_ξ = G g Gᵀ for every (cin, cout), as 36 row-major [cin][cout] matrices
  * (ξ = 6*row + column of the 6x6 transformed kernel), ready for GEMM packing.
@@ -40,12 +43,16 @@ const G = [
 export function winogradKernel(node: Conv2DNode, scratch?: Float32Array): Float32Array[] {
   const [, , cin, cout] = node.kernelShape;
   const k = weightValues(node.kernel, scratch);
-  const u = Array.from({ length: WINOGRAD_MATRICES }, () => new Float32Array(cin * cout));
-  // Rows of output channels at a time (contiguous in k and u), in float64:
-  // t[r][x] = Σ_y G[r][y] g[y][x], then u[6r + j] = Σ_x G[j][x] t[r][x].
-  const t = Array.from({ length: 18 }, () => new Float64Array(cout));
-  const acc = new Float64Array(cout);
-  for (let ci = 0; ci < cin; ci++) {
+  const n = cin * cout;
+  const u = Array.from({ length: WINOGRAD_MATRICES }, () => new Float32Array(n));
+  // Tap (y, x) of every (ci, co) is the contiguous run k[(3y + x)·n, …+n) in
+  // the order of u's matrices, so the transform is sums of whole runs, in
+  // float64 over chunks that stay in cache: t[r][x] = Σ_y G[r][y] g[y][x],
+  // then u[6r + j] = Σ_x G[j][x] t[r][x].
+  const t = Array.from({ length: 18 }, () => new Float64Array(CHUNK));
+  const acc = new Float64Array(CHUNK);
+  for (let j0 = 0; j0 < n; j0 += CHUNK) {
+    const length = Math.min(CHUNK, n - j0);
     for (let r = 0; r < 6; r++) {
       for (let x = 0; x < 3; x++) {
         const row = t[3 * r + x]!;
@@ -53,8 +60,8 @@ export function winogradKernel(node: Conv2DNode, scratch?: Float32Array): Float3
         for (let y = 0; y < 3; y++) {
           const coefficient = G[r]![y]!;
           if (coefficient === 0) continue;
-          const at = ((y * 3 + x) * cin + ci) * cout;
-          for (let co = 0; co < cout; co++) row[co] = row[co]! + coefficient * k[at + co]!;
+          const at = (y * 3 + x) * n + j0;
+          for (let i = 0; i < length; i++) row[i] = row[i]! + coefficient * k[at + i]!;
         }
       }
     }
@@ -65,9 +72,9 @@ export function winogradKernel(node: Conv2DNode, scratch?: Float32Array): Float3
           const coefficient = G[j]![x]!;
           if (coefficient === 0) continue;
           const row = t[3 * r + x]!;
-          for (let co = 0; co < cout; co++) acc[co] = acc[co]! + coefficient * row[co]!;
+          for (let i = 0; i < length; i++) acc[i] = acc[i]! + coefficient * row[i]!;
         }
-        u[6 * r + j]!.set(acc, ci * cout);
+        u[6 * r + j]!.set(length === CHUNK ? acc : acc.subarray(0, length), j0);
       }
     }
   }

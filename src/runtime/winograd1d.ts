@@ -117,6 +117,9 @@ export function winograd1dConstants(shape: Winograd1dShape): Float32Array {
   return out;
 }
 
+/** Floats per chunk of the kernel transform (16 KB of float64: stays in L1). */
+const CHUNK = 2048;
+
 /**
  * U_ξ = (G g)_ξ for every (cin, cout), in float64 then rounded, as α
  * row-major [cin][cout] matrices ready for GEMM packing. The taps of a 1xr or
@@ -128,19 +131,23 @@ export function winograd1dKernel(node: Conv2DNode, shape: Winograd1dShape, scrat
   const { r, alpha } = shape;
   const { G } = winograd1dMatrices(shape.m, r);
   const k = weightValues(node.kernel, scratch);
-  const u = Array.from({ length: alpha }, () => new Float32Array(cin * cout));
-  // A whole row of output channels at a time (contiguous in k and u), summed in float64.
-  const acc = new Float64Array(cout);
-  for (let ci = 0; ci < cin; ci++) {
+  const n = cin * cout;
+  const u = Array.from({ length: alpha }, () => new Float32Array(n));
+  // Tap t of every (ci, co) is the contiguous run k[t·n, (t+1)·n) in the order
+  // of u's matrices, so U_ξ = Σ_t G[ξ][t] k_t is a sum of whole runs: done in
+  // float64 over L1-sized chunks (long loops, no per-channel bookkeeping).
+  const acc = new Float64Array(CHUNK);
+  for (let j0 = 0; j0 < n; j0 += CHUNK) {
+    const length = Math.min(CHUNK, n - j0);
     for (let xi = 0; xi < alpha; xi++) {
       acc.fill(0);
       for (let t = 0; t < r; t++) {
         const coefficient = G[xi * r + t]!;
         if (coefficient === 0) continue;
-        const row = (t * cin + ci) * cout;
-        for (let co = 0; co < cout; co++) acc[co] = acc[co]! + coefficient * k[row + co]!;
+        const at = t * n + j0;
+        for (let j = 0; j < length; j++) acc[j] = acc[j]! + coefficient * k[at + j]!;
       }
-      u[xi]!.set(acc, ci * cout);
+      u[xi]!.set(length === CHUNK ? acc : acc.subarray(0, length), j0);
     }
   }
   return u;
