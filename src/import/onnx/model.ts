@@ -368,16 +368,19 @@ function decodeTensor(proto: TensorProto, ctx: Context): OnnxTensor {
 }
 
 /**
- * Little-endian bytes → a fresh typed array. Reads go through a DataView:
- * raw_data sits at whatever offset the protobuf put it (usually unaligned),
- * and the host's byte order does not matter.
+ * Little-endian bytes → a fresh typed array. raw_data sits at whatever offset
+ * the protobuf put it (usually unaligned), so reads go through a DataView,
+ * except float32 (nearly all of a model's bytes): one byte copy into the new
+ * array, which takes the bytes as they are on a little-endian host, as every
+ * WebAssembly host is (the runtime's own typed-array writes into wasm memory
+ * rely on that too).
  */
 function decodeRaw(raw: Uint8Array, type: DataType, count: number, what: string, ctx: Context): OnnxTensor["data"] {
   const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
   switch (type) {
     case DataType.FLOAT: {
       const out = new Float32Array(count);
-      for (let i = 0; i < count; i++) out[i] = view.getFloat32(i * 4, true);
+      new Uint8Array(out.buffer).set(raw.subarray(0, count * 4));
       return out;
     }
     case DataType.FLOAT16: {
