@@ -7,6 +7,7 @@
 
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
+import { convertToIwm } from "../../../src/format/iwm.js";
 import type { Graph } from "../../../src/graph/ir.js";
 import { importOnnx } from "../../../src/import/onnx/import.js";
 import { parseOnnx } from "../../../src/import/onnx/model.js";
@@ -138,6 +139,26 @@ const Flatten = suite("Flatten of a multi-pixel tensor into Gemm");
 Flatten("Flatten and PyTorch's Shape → Gather → Unsqueeze → Concat → Reshape: Gemm rows follow the NCHW order", async () => {
   await compare(flattenGemmModel({ flatten: "op" }), [2, 2, 5, 4]);
   await compare(flattenGemmModel({ flatten: "reshape" }), [3, 2, 5, 4], { seed: 4 });
+});
+
+Flatten("as a graph output it comes out in ONNX's CHW order, loaded directly and from a converted .iwm", async () => {
+  const g = new GraphBuilder();
+  g.init("W", [4, 3, 3, 3]);
+  g.op("Conv", ["x", "W"], [attr.ints("pads", [1, 1, 1, 1])], { out: "c" });
+  g.op("Relu", ["c"], [], { out: "r" });
+  g.op("Flatten", ["r"], [attr.int("axis", 1)], { out: "y" });
+  const bytes = g.bytes([["x", ["N", 3, 5, 6]]], [["y", ["N", 120]]]);
+  await compare(bytes, [2, 3, 5, 6]);
+  const x = randomTensor([2, 3, 5, 6], 7);
+  const want = runNaive(parseOnnx(bytes), { x }).get("y")!;
+  const iwm = convertToIwm(importBytes(bytes));
+  const model = await load(iwm);
+  try {
+    const out = await model.run({ x: { data: toNhwc(x), dims: [2, 5, 6, 3] } });
+    assertClose(out.y!.data, Float32Array.from(want.data), "y from the .iwm");
+  } finally {
+    model.dispose();
+  }
 });
 
 Flatten("the shape arithmetic is folded: one IR flatten feeding the dense layer", () => {
