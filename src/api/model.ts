@@ -101,10 +101,6 @@ export class Model {
       }
     }
     const out = await this.session.run(inputs, batch, names);
-    for (const [name, t] of out) {
-      const order = this.graph.metadata.outputOrder && Object.hasOwn(this.graph.metadata.outputOrder, name) ? this.graph.metadata.outputOrder[name]! : undefined;
-      if (order) out.set(name, { data: reorder(t.data, order), dims: t.dims });
-    }
     return Object.fromEntries(out);
   }
 
@@ -215,13 +211,4 @@ function softmax(x: Float32Array): Float32Array {
 
 function topk(p: Float32Array, k: number): number[] {
   return [...p.keys()].sort((a, b) => p[b]! - p[a]! || a - b).slice(0, Math.min(k, p.length));
-}
-
-/** Each sample's elements of `data` in the order `order` gives (element i = IR element order[i]). */
-function reorder(data: Float32Array, order: readonly number[]): Float32Array {
-  const out = new Float32Array(data.length);
-  for (let at = 0; at < data.length; at += order.length) {
-    for (let i = 0; i < order.length; i++) out[at + i] = data[at + order[i]!]!;
-  }
-  return out;
 }

@@ -257,11 +257,10 @@ function decodeNode(value: unknown, path: string): { node: Node; shape: number[]
 }
 
 /**
- * The graph metadata. `outputs` and `elements` (a tensor's per-sample element
- * count) check outputOrder: each entry reorders a graph output by a
- * permutation of its elements.
+ * The graph metadata. `outputs` and `shapeOf` check outputOrder: each entry
+ * reorders a flat graph output by a permutation of its elements.
  */
-function decodeMetadata(value: unknown, has: (tensor: string) => boolean, outputs: readonly string[], elements: (tensor: string) => number): GraphMetadata {
+function decodeMetadata(value: unknown, has: (tensor: string) => boolean, outputs: readonly string[], shapeOf: (tensor: string) => number[]): GraphMetadata {
   const o = object(value, "graph.metadata");
   const metadata: GraphMetadata = { source: string(o.source, "graph.metadata.source") };
   if (o.labels !== undefined) metadata.labels = strings(o.labels, "graph.metadata.labels");
@@ -287,7 +286,9 @@ function decodeMetadata(value: unknown, has: (tensor: string) => boolean, output
     for (const [name, order] of Object.entries(orders)) {
       const path = `graph.metadata.outputOrder[${JSON.stringify(name)}]`;
       if (!outputs.includes(name)) wrong(path, "is not a graph output", name);
-      const count = elements(name);
+      const shape = shapeOf(name);
+      if (shape.length !== 1) wrong(path, `reorders a flat output only, and ${name} is [${shape.join(",")}]`, name);
+      const count = shape[0]!;
       const values = integers(order, path, [count], 0);
       const seen = new Uint8Array(count);
       for (const v of values) {
@@ -344,8 +345,7 @@ export function decodeHeader(json: unknown): DecodedHeader {
   }
   const keep = strings(h.keep, "keep");
   for (const [i, name] of keep.entries()) if (!has(name)) wrong(`keep[${i}]`, "names no node of the graph", name);
-  const elements = (tensor: string) => shapes.get(tensor)!.reduce((a, b) => a * b, 1);
-  const graph: Graph = { nodes: graphNodes, outputs, metadata: decodeMetadata(g.metadata, has, outputs, elements) };
+  const graph: Graph = { nodes: graphNodes, outputs, metadata: decodeMetadata(g.metadata, has, outputs, (tensor) => shapes.get(tensor)!) };
 
   // The packing must be the one this build would make, Winograd choices included.
   const winogradNodes = new Set<string>();

@@ -29,12 +29,12 @@ export interface DeferredWeights {
   decode(into?: Float32Array): Float32Array;
 }
 
-/** Values of `length` floats that `fill` computes (into a zeroed array) when they are read. */
+/** Values of `length` floats that `fill` computes when they are read; `fill` writes every one of them. */
 export function deferredWeights(length: number, fill: (out: Float32Array) => void): DeferredWeights {
   return {
     length,
     decode(into) {
-      const out = into ? into.subarray(0, length).fill(0) : new Float32Array(length);
+      const out = into ? into.subarray(0, length) : new Float32Array(length);
       fill(out);
       return out;
     },

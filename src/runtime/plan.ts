@@ -200,45 +200,31 @@ export function makePlan(graph: Graph, shapes: Map<string, number[]>, weights: W
         const [H, W] = shapeOf(inName);
         const [OH, OW] = shapeOf(out);
         const oneD = usesWinograd1d(node, shapeOf(out)) && winograd1dShape(node);
-        if (oneD) {
-          const { tilesPerBlock, panelsPerChunk, scratchBytes } = winograd1dBlocking(cin, cout, oneD, OH!, OW!, B, opts.threads);
+        if (oneD || usesWinograd(node, shapeOf(out))) {
+          // 1-D F(m, 7) along the kernel's long axis, or 2-D F(4x4, 3x3): the same step but for the transform.
+          const { tilesPerBlock, panelsPerChunk, scratchBytes } = oneD
+            ? winograd1dBlocking(cin, cout, oneD, OH!, OW!, B, opts.threads)
+            : winogradBlocking(cin, cout);
           scratchPerThread = Math.max(scratchPerThread, scratchBytes);
           maxKc = Math.max(maxKc, cin);
+          const cost = oneD
+            ? (B * OH! * OW! * cout * cin * oneD.alpha) / oneD.m
+            : B * Math.ceil(OH! / 4) * Math.ceil(OW! / 4) * WINOGRAD_MATRICES * cin * cout;
           pending.push({
-            node: node.name, reads: [root(inName)], writes: [root(out)], cost: (B * OH! * OW! * cout * cin * oneD.alpha) / oneD.m, indirectionBytes: 0,
+            node: node.name, reads: [root(inName)], writes: [root(out)], cost, indirectionBytes: 0,
             build(at) {
               const src = at.tensor(inName);
               const dst = at.tensor(out);
               const w = at.weights(node.name);
-              return {
-                kind: OpKind.Winograd1d, batch: B, H: H!, W: W!, cin, input: src.address, inStride: src.pixelStride,
+              const step = {
+                batch: B, H: H!, W: W!, cin, input: src.address, inStride: src.pixelStride,
                 OH: OH!, OW: OW!, cout, out: dst.address, outStride: dst.pixelStride, padTop: node.pads.top,
-                padLeft: node.pads.left, weights: w.weights, bias: w.bias, relu: node.activation === "relu",
-                scratch: at.scratch, scratchBytes, tilesPerBlock, zeroRow: at.zeroRow, panelsPerChunk,
-                vertical: oneD.vertical, tileOutputs: oneD.m, alpha: oneD.alpha,
-                ...(w.scales !== undefined ? { scales: w.scales } : {}),
-              };
-            },
-          });
-          break;
-        }
-        if (usesWinograd(node, shapeOf(out))) {
-          const { tilesPerBlock, panelsPerChunk, scratchBytes } = winogradBlocking(cin, cout);
-          scratchPerThread = Math.max(scratchPerThread, scratchBytes);
-          maxKc = Math.max(maxKc, cin);
-          pending.push({
-            node: node.name, reads: [root(inName)], writes: [root(out)], cost: B * Math.ceil(OH! / 4) * Math.ceil(OW! / 4) * WINOGRAD_MATRICES * cin * cout, indirectionBytes: 0,
-            build(at) {
-              const src = at.tensor(inName);
-              const dst = at.tensor(out);
-              const w = at.weights(node.name);
-              return {
-                kind: OpKind.Winograd, batch: B, H: H!, W: W!, cin, input: src.address, inStride: src.pixelStride,
-                OH: OH!, OW: OW!, cout, out: dst.address, outStride: dst.pixelStride, padTop: node.pads.top,
-                padLeft: node.pads.left, weights: w.weights, bias: w.bias, relu: node.activation === "relu",
-                ...(w.scales !== undefined ? { scales: w.scales } : {}),
+                padLeft: node.pads.left, weights: w.weights, bias: w.bias, scales: w.scales, relu: node.activation === "relu",
                 scratch: at.scratch, scratchBytes, tilesPerBlock, zeroRow: at.zeroRow, panelsPerChunk,
               };
+              return oneD
+                ? { ...step, kind: OpKind.Winograd1d, vertical: oneD.vertical, tileOutputs: oneD.m, alpha: oneD.alpha }
+                : { ...step, kind: OpKind.Winograd };
             },
           });
           break;
@@ -290,7 +276,7 @@ export function makePlan(graph: Graph, shapes: Map<string, number[]>, weights: W
                 kind: OpKind.Igemm, M, N: coutG, kc: cin, taps, indirection: indirection!.byteOffset,
                 // A group's panels follow the previous group's: K x 8 weights of 4 bytes (float32) or 1 (int8) each.
                 weights: w.weights + g * panelsG * taps * cin * (w.scales === undefined ? 32 : 8), bias: w.bias + g * panelsG * 32,
-                ...(w.scales !== undefined ? { scales: w.scales + g * panelsG * 32 } : {}),
+                scales: w.scales === undefined ? undefined : w.scales + g * panelsG * 32,
                 out: dst.address + g * coutG * 4, outStride: dst.pixelStride,
                 relu: node.activation === "relu", mc: blocking.mc, mBlocks: blocking.mBlocks,
                 nChunks: blocking.nChunks, panelsPerChunk: blocking.panelsPerChunk,
@@ -316,8 +302,7 @@ export function makePlan(graph: Graph, shapes: Map<string, number[]>, weights: W
             const w = at.weights(node.name);
             return {
               kind: OpKind.Igemm, M: B, N: cout, kc: cin, taps: 1, indirection: at.indirection,
-              weights: w.weights, bias: w.bias, out: dst.address, outStride: dst.pixelStride,
-              ...(w.scales !== undefined ? { scales: w.scales } : {}),
+              weights: w.weights, bias: w.bias, scales: w.scales, out: dst.address, outStride: dst.pixelStride,
               relu: node.activation === "relu", mc: blocking.mc, mBlocks: blocking.mBlocks,
               nChunks: blocking.nChunks, panelsPerChunk: blocking.panelsPerChunk,
               tapsPerBlock: blocking.tapsPerBlock, chansPerBlock: blocking.chansPerBlock,
@@ -544,7 +529,7 @@ export function makePlan(graph: Graph, shapes: Map<string, number[]>, weights: W
             const e = weights.entries.get(node)!;
             return {
               weights: weightsBase + e.weights, bias: weightsBase + e.bias,
-              ...(e.scales !== undefined ? { scales: weightsBase + e.scales } : {}),
+              scales: e.scales === undefined ? undefined : weightsBase + e.scales,
             };
           },
           indirection: base + indirectionAt[i]!,

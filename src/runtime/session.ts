@@ -77,11 +77,15 @@ export class Session {
   private planZone = 0;
   private largestPlan = 0;
   private readonly keep: readonly string[];
+  /** Graph outputs read out in their source's element order (GraphMetadata.outputOrder). */
+  private readonly outputOrder: Map<string, readonly number[]>;
   private queue: Promise<unknown> = Promise.resolve();
 
   private constructor(graph: Graph, shapes: Map<string, number[]>, engine: Engine, weights: WeightLayout, weightsBase: number, keep: readonly string[]) {
     this.graph = graph;
     this.keep = keep;
+    // Own properties only: an output named like an Object.prototype member has no order unless given one.
+    this.outputOrder = new Map(Object.entries(graph.metadata.outputOrder ?? {}));
     this.shapes = shapes;
     this.engine = engine;
     this.weights = weights;
@@ -175,7 +179,7 @@ export class Session {
     }
     await this.engine.run(plan);
     const out = new Map<string, TensorData>();
-    for (const name of names) out.set(name, read(this.engine.memory.buffer, plan.outputs.get(name)!, batch));
+    for (const name of names) out.set(name, read(this.engine.memory.buffer, plan.outputs.get(name)!, batch, this.outputOrder.get(name)));
     return out;
   }
 
@@ -206,10 +210,21 @@ function planKey(batch: number, outputs: readonly string[]): string {
   return `${batch}:${[...outputs].sort().join(",")}`;
 }
 
-/** Copies a (possibly strided) tensor out of wasm memory into a dense [batch, ...shape] array. */
-function read(memory: ArrayBufferLike, t: BoundTensor, batch: number): TensorData {
+/**
+ * Copies a (possibly strided) tensor out of wasm memory into a dense
+ * [batch, ...shape] array; with `order`, each sample's element i is its
+ * element order[i] (a flat output, one pixel per sample).
+ */
+function read(memory: ArrayBufferLike, t: BoundTensor, batch: number, order?: readonly number[]): TensorData {
   const data = new Float32Array(batch * t.pixels * t.channels);
   const heap = new Float32Array(memory);
+  if (order) {
+    for (let b = 0; b < batch; b++) {
+      const at = (t.address + b * t.pixelStride) / 4;
+      for (let i = 0; i < order.length; i++) data[b * order.length + i] = heap[at + order[i]!]!;
+    }
+    return { data, dims: [batch, ...t.shape] };
+  }
   const total = batch * t.pixels;
   for (let p = 0; p < total; p++) {
     const at = (t.address + p * t.pixelStride) / 4;

@@ -59,10 +59,10 @@ function packPanels(dst: Float32Array, at: number, src: Float32Array, K: number,
   }
 }
 
-/** `count` bias floats at `at`, zero where `bias` (if any) has no value. */
-function writeBias(dst: Float32Array, at: number, count: number, bias: Float32Array | null): void {
+/** `count` floats at `at`: `values` (if any), then zeros. */
+function writePadded(dst: Float32Array, at: number, count: number, values: Float32Array | null): void {
   dst.fill(0, at, at + count);
-  if (bias) dst.set(bias, at);
+  if (values) dst.set(values, at);
 }
 
 /** One group's GEMM: K = taps x input channels per group, N = output channels per group. */
@@ -153,30 +153,28 @@ export function packWeights(graph: Graph, layout: WeightLayout, winograd: Winogr
     if (entry.scales !== undefined) throw new Error(`node ${node.name}: int8 weights are read from an .iwm file as stored, not packed from float32`);
     const w = (base + entry.weights) / 4;
     const b = (base + entry.bias) / 4;
-    const oneD = node.op === "conv2d" && winograd(node) && winograd1dShape(node);
-    if (node.op === "conv2d" && oneD) {
+    if (node.op === "conv2d" && winograd(node)) {
+      // The transformed matrices (1-D F(m, 7) or 2-D F(4x4, 3x3)), each packed like a Cin x Cout GEMM.
       const [, , cin, cout] = node.kernelShape;
       const matrixFloats = Math.ceil(cout / 8) * cin * 8;
-      winograd1dKernel(node, oneD, scratch).forEach((u, xi) => packPanels(f32, w + xi * matrixFloats, u, cin, cout));
-      writeBias(f32, b, Math.ceil(cout / 8) * 8, node.bias);
-      f32.set(winograd1dConstants(oneD), b + Math.ceil(cout / 8) * 8);
-    } else if (node.op === "conv2d" && winograd(node)) {
-      const [, , cin, cout] = node.kernelShape;
-      const matrixFloats = Math.ceil(cout / 8) * cin * 8;
-      winogradKernel(node, scratch).forEach((u, xi) => packPanels(f32, w + xi * matrixFloats, u, cin, cout));
-      writeBias(f32, b, Math.ceil(cout / 8) * 8, node.bias);
+      const oneD = winograd1dShape(node);
+      const transformed = oneD ? winograd1dKernel(node, oneD, scratch) : winogradKernel(node, scratch);
+      transformed.forEach((u, xi) => packPanels(f32, w + xi * matrixFloats, u, cin, cout));
+      writePadded(f32, b, Math.ceil(cout / 8) * 8, node.bias);
+      // The 1-D kernel reads its Bᵀ and Aᵀ right after the bias.
+      if (oneD) f32.set(winograd1dConstants(oneD), b + Math.ceil(cout / 8) * 8);
     } else if (node.op === "conv2d" || node.op === "dense") {
       const { K, N, groups } = gemmShape(node);
       const panels = Math.ceil(N / 8);
       const kernel = weightValues(node.kernel, scratch);
       for (let g = 0; g < groups; g++) {
         packPanels(f32, w + g * panels * K * 8, kernel, K, N, g * N, N * groups);
-        writeBias(f32, b + g * panels * 8, panels * 8, node.bias && node.bias.subarray(g * N, (g + 1) * N));
+        writePadded(f32, b + g * panels * 8, panels * 8, node.bias && node.bias.subarray(g * N, (g + 1) * N));
       }
     } else if (node.op === "batchnorm") {
       const { scale, shift } = batchNormAffine(node);
-      writeBias(f32, w, alignUp(scale.length, 4), scale);
-      writeBias(f32, b, alignUp(shift.length, 4), shift);
+      writePadded(f32, w, alignUp(scale.length, 4), scale);
+      writePadded(f32, b, alignUp(shift.length, 4), shift);
     }
   }
 }

@@ -122,6 +122,10 @@ header("outputOrder must permute a graph output's elements; a valid one reorders
   await refused(order({ out: [0, 1] }), 'header: graph.metadata.outputOrder["out"] must have 3 entries, got [0,1]');
   await refused(order({ out: [0, 1, 1] }), 'header: graph.metadata.outputOrder["out"] must be a permutation of 0…2, got 1');
   await refused(order({ out: [0, 1, 3] }), 'header: graph.metadata.outputOrder["out"] must be a permutation of 0…2, got 3');
+  await refused(withHeader(F32, (h) => {
+    h.graph.outputs = ["out", "bn"];
+    h.graph.metadata.outputOrder = { bn: [0] };
+  }), 'header: graph.metadata.outputOrder["bn"] reorders a flat output only, and bn is [18,18,12], got "bn"');
   const x = Float32Array.from({ length: 18 * 18 * 4 * 2 }, rng(4));
   const outputs = async (bytes: Uint8Array) => {
     const model = await loadModel(bytes, { threads: 1 });

@@ -11,7 +11,7 @@
  * naming the attribute and its value.
  */
 
-import { deferredWeights, type Pads } from "../../graph/ir.js";
+import { deferredWeights, type DeferredWeights, type Pads } from "../../graph/ir.js";
 import type { NodeContext } from "./builder.js";
 import {
   binaryConst, broadcastShapes, concatConst, constFromTensor, FLOAT_TYPES, gatherConst, makeConst, size, sliceIndices, toType,
@@ -90,6 +90,29 @@ function requireSpatial(n: NodeContext, x: Act): number[] {
     n.fail(`expects an [N,C,L] or [N,C,H,W] input, got ${fmtDims(x.dims)}${x.dims.length >= 2 && x.dims.length <= 3 ? ` laid out as IR [${x.shape.join(",")}]` : ""}${why}`);
   }
   return layout;
+}
+
+/**
+ * ONNX conv weights [O, I, spatial…] as an IR HWIO kernel: spatial axis i is
+ * IR axis layout[i] of a kernel `kw` taps wide. Deferred to packing, so the
+ * import holds no second copy of the weights.
+ */
+function hwioKernel(weights: Float32Array, cout: number, cin: number, taps: number[], layout: number[], kw: number): DeferredWeights {
+  const count = taps.reduce((a, b) => a * b, 1);
+  return deferredWeights(weights.length, (out) => {
+    for (let tap = 0; tap < count; tap++) {
+      const at = [0, 0];
+      let rest = tap;
+      for (let i = taps.length - 1; i >= 0; i--) {
+        at[layout[i]!] = rest % taps[i]!;
+        rest = Math.floor(rest / taps[i]!);
+      }
+      const to = at[0]! * kw + at[1]!;
+      for (let o = 0; o < cout; o++) {
+        for (let i = 0; i < cin; i++) out[(to * cin + i) * cout + o] = weights[(o * cin + i) * count + tap]!;
+      }
+    }
+  });
 }
 
 /** The output of a new IR node `tensor` computed elementwise from `x`: same view, new tensor. */
@@ -426,31 +449,14 @@ export const OPS: Record<string, Converter> = {
       // A 1x1 convolution of a globally pooled [N,C,1,1] value is a dense layer on the pooled vector.
       const pads = n.ints("pads") ?? [];
       if (taps.some((k) => k !== 1) || pads.some((p) => p !== 0)) n.fail("on a globally pooled [N,C,1,1] input only a 1x1 kernel without padding is supported");
-      const kernel = new Float32Array(weights.length);
-      for (let o = 0; o < cout; o++) for (let i = 0; i < cin; i++) kernel[i * cout + o] = weights[o * cin + i];
+      const kernel = hwioKernel(weights, cout, cin, taps, taps.map((_, i) => i), 1);
       const t = n.im.add({ op: "dense", name: irName(n), inputs: [n.im.tensor(x)], kernel, kernelShape: [cin, cout], bias, activation: "linear" });
       return n.set(pooledAct(n.name, t, cout, x.dims.length - 1));
     }
     const { tensor, pending } = unpadded(n, x);
     const window = windowParams(n, x, layout, taps, false, true);
     const [kh, kw] = window.kernel;
-    // O,I,spatial... → HWIO: spatial axis i is the kernel's IR axis layout[i].
-    // Deferred to packing, so the import holds no second copy of the weights.
-    const count = kh * kw;
-    const kernel = deferredWeights(weights.length, (out) => {
-      for (let tap = 0; tap < count; tap++) {
-        const at = [0, 0];
-        let rest = tap;
-        for (let i = taps.length - 1; i >= 0; i--) {
-          at[layout[i]] = rest % taps[i];
-          rest = Math.floor(rest / taps[i]);
-        }
-        const to = at[0] * kw + at[1];
-        for (let o = 0; o < cout; o++) {
-          for (let i = 0; i < cin; i++) out[(to * cin + i) * cout + o] = weights[(o * cin + i) * count + tap];
-        }
-      }
-    });
+    const kernel = hwioKernel(weights, cout, cin, taps, layout, kw);
     const [dh, dw] = window.dilations;
     const t = n.im.add({
       op: "conv2d", name: irName(n), inputs: [tensor], kernel, kernelShape: [kh, kw, cin, cout], bias,
