@@ -193,7 +193,7 @@ async function runBatch(batch, opts, dir, meta) {
     try {
       const ready = await child.next();
       log(`${spec.id}: load ${ready.loadMs.toFixed(0)} ms, first inference ${ready.firstMs.toFixed(0)} ms (${ready.detail})`);
-      live.push({ spec, child, ready, times: [], roundMedians: [], peakRssMB: ready.peakRssMB });
+      live.push({ spec, child, ready, times: [], roundMedians: [], peakRssMiB: ready.peakRssMiB });
     } catch (error) {
       log(`${spec.id} failed: ${error.message}`);
       failed.push({ id: spec.id, error: error.message.split("\n")[0] });
@@ -209,7 +209,7 @@ async function runBatch(batch, opts, dir, meta) {
         const reply = await run.child.request({ type: "run", count: opts.runs });
         run.times.push(...reply.ms);
         run.roundMedians.push(median(reply.ms));
-        run.peakRssMB = reply.peakRssMB;
+        run.peakRssMiB = reply.peakRssMiB;
         line.push(`${run.spec.id} ${median(reply.ms).toFixed(0)}`);
       } catch (error) {
         // A crashed engine leaves the comparison; the others keep their rounds.
@@ -254,7 +254,7 @@ async function runBatch(batch, opts, dir, meta) {
       minMs: Math.min(...run.times),
       maxMs: Math.max(...run.times),
       imagesPerSecond: (batch * 1000) / med,
-      peakRssMB: run.peakRssMB,
+      peakRssMiB: run.peakRssMiB,
       vsOurs: ratio,
       vsOursId: ref?.spec.id ?? null,
       outputVs: agreementRef.spec.id,

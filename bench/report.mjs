@@ -19,13 +19,13 @@ export function summaryTable(b) {
     fmt(e.minMs),
     fmt(e.maxMs),
     fmt(e.imagesPerSecond, 1),
-    fmt(e.peakRssMB),
+    fmt(e.peakRssMiB),
     e.vsOurs == null ? "—" : e.vsOursId === e.id ? "1 (ref)" : `${fmt(e.vsOurs, 2)}×`,
     `${e.maxAbsDiff.toExponential(1)}${e.top1 ? "" : " (top-1 differs!)"}`,
   ]);
   const failed = b.failed.map((f) => `- ${f.id} failed: ${f.error}`);
   return [
-    table(["engine", "threads", "load ms", "first inference ms", "median ms", "min ms", "max ms", "images/s", "peak RSS MB", "time vs ours", "max \\|Δp\\| vs ours"], rows),
+    table(["engine", "threads", "load ms", "first inference ms", "median ms", "min ms", "max ms", "images/s", "peak RSS MiB", "time vs ours", "max \\|Δp\\| vs ours"], rows),
     ...(failed.length ? ["", ...failed] : []),
   ].join("\n");
 }
@@ -110,7 +110,7 @@ export function resultsMarkdown(r) {
     "- **load**: from importing the engine's library to a session ready to run (includes wasm",
     "  compilation and reading the model files). **first inference**: the first run after load.",
     "- **median / min / max**: over every timed run. **peak RSS**: the engine's own process (max RSS at",
-    "  the end of its timed runs).",
+    "  the end of its timed runs, in MiB); the harness reads only the photos the batch uses.",
     "- **time vs ours**: this engine's time over ours (relaxed build, same thread count), taken per",
     "  round and then the median; above 1 means ours is faster.",
     "- **max |Δp| vs ours**: largest probability difference from our first engine's output on the same",

@@ -1,7 +1,7 @@
-// Entry point of the kernel module. One plan step at a time, every thread runs
-// the same step range; threads meet at a barrier between steps.
-import { OP_AFFINE, OP_AVGPOOL, OP_BYTES, OP_GAVGPOOL, OP_IGEMM, OP_MAXPOOL, OP_PAD, OP_SIGMOID, OP_SOFTMAX, OP_WINOGRAD, OP_WINOGRAD1D } from "./common/op";
-import { barrier } from "./common/barrier";
+// Entry point of the kernel module. One plan step at a time; any number of
+// threads run the same step range, claiming each step's work units, and a step
+// starts only once every unit of the previous one is done.
+import { OP_AFFINE, OP_AVGPOOL, OP_BYTES, OP_DONE, OP_GAVGPOOL, OP_IGEMM, OP_MAXPOOL, OP_PAD, OP_SIGMOID, OP_SOFTMAX, OP_WINOGRAD, OP_WINOGRAD1D, finishedUnits, resetUnitsDone } from "./common/op";
 import { igemmOp } from "./f32-igemm/igemm";
 import { poolOp } from "./f32-pool/pool";
 import { gavgpoolOp } from "./f32-gavgpool/gavgpool";
@@ -18,27 +18,57 @@ export function heapBase(): usize {
 }
 
 /**
- * Runs steps [from, to) of the plan at `ops` as thread `tid` of `threads`.
- * With threads > 1, `sync` points at the barrier block (see common/barrier).
- * Returns the index of the first unknown step kind, or -1 when all ran: the
- * host turns that into an error instead of a trap.
+ * Runs steps [from, to) of the plan at `ops` as thread `tid` (its scratch
+ * slice). Threads claim a step's units until none is left, then wait until
+ * all of them are done, by whichever threads: a thread may join a run late or
+ * leave between steps without anyone waiting for it.
+ *
+ * Waiting spins `spins` times first: a sleeping vCPU takes ~100 µs to wake on
+ * the target machines, longer than most gaps between steps. Then a worker
+ * (`block`) sleeps in memory.atomic.wait, while the caller's thread, which
+ * must never block, returns the index of the step it waits for and comes
+ * back after a turn of its event loop.
+ *
+ * Returns `to` when every step is done, the step still in progress (only
+ * without `block`), or -1 - i for an unknown step kind at step i: the host
+ * turns that into an error instead of a trap.
  */
-export function run(tid: i32, threads: i32, ops: usize, from: i32, to: i32, sync: usize): i32 {
+export function run(tid: i32, ops: usize, from: i32, to: i32, spins: i32, block: bool): i32 {
   for (let i = from; i < to; i++) {
     const op = ops + <usize>i * OP_BYTES;
-    const kind = load<i32>(op);
-    if (kind == OP_IGEMM) igemmOp(op);
-    else if (kind == OP_MAXPOOL) poolOp(op, tid, threads, true);
-    else if (kind == OP_AVGPOOL) poolOp(op, tid, threads, false);
-    else if (kind == OP_GAVGPOOL) gavgpoolOp(op, tid, threads);
-    else if (kind == OP_SOFTMAX) softmaxOp(op, tid, threads);
-    else if (kind == OP_AFFINE) affineOp(op, tid, threads);
-    else if (kind == OP_WINOGRAD) winogradOp(op, tid);
-    else if (kind == OP_SIGMOID) sigmoidOp(op, tid, threads);
-    else if (kind == OP_WINOGRAD1D) winograd1dOp(op, tid);
-    else if (kind == OP_PAD) padOp(op, tid, threads);
-    else return i;
-    if (threads > 1) barrier(sync, threads);
+    resetUnitsDone();
+    const units = runStep(op, tid);
+    if (units < 0) return -1 - i;
+    const mine = finishedUnits();
+    const done = atomic.add<i32>(op + OP_DONE, mine) + mine;
+    if (done == units) atomic.notify(op + OP_DONE);
+    else if (!awaitStep(op + OP_DONE, units, spins, block)) return i;
   }
+  return to;
+}
+
+/** Claims and runs units of the step at `op`; returns its unit count, or -1 for an unknown kind. */
+function runStep(op: usize, tid: i32): i32 {
+  const kind = load<i32>(op);
+  if (kind == OP_IGEMM) return igemmOp(op);
+  if (kind == OP_MAXPOOL) return poolOp(op, true);
+  if (kind == OP_AVGPOOL) return poolOp(op, false);
+  if (kind == OP_GAVGPOOL) return gavgpoolOp(op);
+  if (kind == OP_SOFTMAX) return softmaxOp(op);
+  if (kind == OP_AFFINE) return affineOp(op);
+  if (kind == OP_WINOGRAD) return winogradOp(op, tid);
+  if (kind == OP_SIGMOID) return sigmoidOp(op);
+  if (kind == OP_WINOGRAD1D) return winograd1dOp(op, tid);
+  if (kind == OP_PAD) return padOp(op);
   return -1;
+}
+
+/** Waits until the finished-units count at `done` reaches `units`; false when it gave up without `block`. */
+function awaitStep(done: usize, units: i32, spins: i32, block: bool): bool {
+  for (let s = 0; s < spins; s++) {
+    if (atomic.load<i32>(done) == units) return true;
+  }
+  if (!block) return false;
+  for (let d = atomic.load<i32>(done); d != units; d = atomic.load<i32>(done)) atomic.wait<i32>(done, d, -1);
+  return true;
 }

@@ -1,7 +1,7 @@
 import type { Platform, WorkerHandle } from "../platform/types.js";
 import { kernelBinaries } from "./generated/kernels.js";
 import type { Plan } from "./plan.js";
-import { COUNTER_WORD, OP_WORDS } from "./ops.js";
+import { COUNTER_WORD, DONE_WORD, OP_WORDS } from "./ops.js";
 import { WORKER_SOURCE } from "./worker-source.js";
 
 /** "relaxed" uses f32x4.relaxed_madd (fused multiply-add); "plain" only SIMD128. */
@@ -10,14 +10,19 @@ export type KernelBuild = "relaxed" | "plain";
 const PAGE = 65536;
 /** Must equal the --maximumMemory the kernels are built with (build.mjs). */
 export const MAX_PAGES = 32768;
-/** Multiply-accumulates run between two yields to the event loop on a single thread (a few ms of work). */
+/** Multiply-accumulates (over all threads) run between two yields of the caller's thread to its event loop (about a millisecond of its work). */
 const SLICE_COST = 40e6;
-/** Barrier spin iterations before a thread sleeps: covers the gap between steps, short of a sleep+wake (~100 µs). */
-const BARRIER_SPINS = 200_000;
+/**
+ * Spin iterations of a thread waiting for a step's last units before a worker
+ * sleeps or the caller's thread yields: covers the usual imbalance at the end
+ * of a step, short of a sleep+wake (~100 µs).
+ */
+const STEP_SPINS = 200_000;
 
 interface KernelExports {
   heapBase(): number;
-  run(tid: number, threads: number, ops: number, from: number, to: number, sync: number): number;
+  /** See wasm/index.ts: returns `to`, the step still in progress (block 0), or -1 - i for an unknown kind at i. */
+  run(tid: number, ops: number, from: number, to: number, spins: number, block: number): number;
 }
 
 function decodeBase64(text: string): Uint8Array<ArrayBuffer> {
@@ -58,10 +63,11 @@ export interface EngineOptions {
 
 /**
  * One model's wasm memory, its kernel instances and worker threads.
- * With threads > 1, `threads` workers run every step together and the
- * caller's thread only posts messages and awaits; with one thread the steps
- * run on the caller's thread in slices, yielding to the event loop between
- * them, so timers and I/O keep flowing either way.
+ * `threads` threads run every step together: the caller's thread and
+ * threads - 1 workers (each worker is a whole JavaScript environment, ~9 MB).
+ * The caller's thread runs its share in slices and yields to its event loop
+ * between them, never blocking: timers and I/O keep flowing, and the workers
+ * carry on meanwhile, since no thread waits for another that is away.
  */
 export class Engine {
   readonly memory: WebAssembly.Memory;
@@ -70,7 +76,8 @@ export class Engine {
   private readonly platform: Platform;
   private readonly kernels: KernelExports;
   private readonly workers: WorkerHandle[] = [];
-  private readonly sync: number;
+  /** Settles when every worker has instantiated the kernels (load overlaps with their start). */
+  private readonly workersReady: Promise<void>;
   private top: number;
   private failure: Error | null = null;
   private pending: { resolve: () => void; reject: (e: Error) => void; remaining: number } | null = null;
@@ -87,22 +94,32 @@ export class Engine {
     const instance = new WebAssembly.Instance(opts.module, { env: { memory: this.memory } });
     this.kernels = instance.exports as unknown as KernelExports;
     this.top = align(this.kernels.heapBase());
-    this.sync = this.allocate(64);
-    new Int32Array(this.memory.buffer, this.sync, 3).set([0, 0, BARRIER_SPINS]);
+    this.workersReady = opts.threads > 1 ? this.startWorkers(opts.module) : Promise.resolve();
+    // Reported by ready(); until then a failed start must not be an unhandled rejection.
+    this.workersReady.catch(() => undefined);
   }
 
-  static async create(opts: EngineOptions): Promise<Engine> {
-    const engine = new Engine(opts);
-    if (opts.threads > 1) await engine.startWorkers(opts.module);
-    return engine;
+  /**
+   * The engine with its workers starting: they boot while the caller fills
+   * memory, and `ready` reports whether they came up.
+   */
+  static create(opts: EngineOptions): Engine {
+    if (opts.threads > 1 && !opts.platform.startWorker) {
+      throw new Error(`threads: ${opts.threads} needs workers, which the ${opts.platform.name} platform does not provide; use threads: 1`);
+    }
+    return new Engine(opts);
+  }
+
+  /** Resolves once every worker runs the kernels; rejects (and disposes the engine) if one failed to start. */
+  ready(): Promise<void> {
+    return this.workersReady;
   }
 
   private async startWorkers(module: WebAssembly.Module): Promise<void> {
-    const start = this.platform.startWorker;
-    if (!start) {
-      throw new Error(`threads: ${this.threads} needs workers, which the ${this.platform.name} platform does not provide; use threads: 1`);
-    }
-    const ready = Array.from({ length: this.threads }, (_, tid) => new Promise<void>((resolve, reject) => {
+    const start = this.platform.startWorker!;
+    // The caller's thread is thread 0; workers are 1 .. threads - 1.
+    const ready = Array.from({ length: this.threads - 1 }, (_, i) => new Promise<void>((resolve, reject) => {
+      const tid = i + 1;
       const worker = start(WORKER_SOURCE);
       this.workers.push(worker);
       worker.onMessage((raw) => {
@@ -162,26 +179,40 @@ export class Engine {
   /** Runs every step of `plan`. Callers must not overlap runs on one engine. */
   async run(plan: Plan): Promise<void> {
     if (this.failure) throw this.failure;
-    resetWorkCounters(this.memory.buffer, plan);
-    if (this.threads === 1) return this.runHere(plan);
+    resetStepCounters(this.memory.buffer, plan);
+    const workersDone = this.workers.length > 0 ? this.startRun(plan) : undefined;
+    try {
+      await this.runHere(plan);
+    } finally {
+      // The next run resets the counters the workers read: they must be done with this one.
+      await workersDone;
+    }
+  }
+
+  private startRun(plan: Plan): Promise<void> {
     this.setWorkersActive(true);
     return new Promise<void>((resolve, reject) => {
       this.pending = { resolve, reject, remaining: this.workers.length };
-      const msg = { type: "run", threads: this.threads, ops: plan.ops, from: 0, to: plan.steps, sync: this.sync };
+      const msg = { type: "run", ops: plan.ops, steps: plan.steps, spins: STEP_SPINS };
       for (const w of this.workers) w.postMessage(msg);
     });
   }
 
+  /** The caller's thread's share: slices of steps, yielding between them and whenever it would wait. */
   private async runHere(plan: Plan): Promise<void> {
     let from = 0;
-    let cost = 0;
-    for (let i = 0; i < plan.steps; i++) {
-      cost += plan.costs[i]!;
-      if (cost < SLICE_COST && i < plan.steps - 1) continue;
-      checkStep(this.kernels.run(0, 1, plan.ops, from, i + 1, 0));
-      from = i + 1;
-      cost = 0;
-      if (i < plan.steps - 1) await this.platform.yieldToEventLoop();
+    while (from < plan.steps) {
+      let to = from;
+      let cost = 0;
+      do cost += plan.costs[to++]!;
+      while (to < plan.steps && cost < SLICE_COST);
+      const reached = this.kernels.run(0, plan.ops, from, to, STEP_SPINS, 0);
+      if (reached < 0) throw stepError(-1 - reached);
+      from = reached;
+      if (from < plan.steps) {
+        await this.platform.yieldToEventLoop();
+        if (this.failure) throw this.failure;
+      }
     }
   }
 
@@ -205,7 +236,7 @@ export class Engine {
     }
   }
 
-  /** A worker died mid-run: the others may wait at a barrier forever, so the engine is finished. */
+  /** A worker died mid-run: the others may wait for its units forever, so the engine is finished. */
   private fail(error: Error): void {
     if (this.failure) return;
     this.failure = error;
@@ -220,10 +251,13 @@ export class Engine {
   }
 }
 
-/** Zeroes the work counter of every step (see OP_COUNTER in wasm/common/op.ts) before a run. */
-function resetWorkCounters(memory: ArrayBufferLike, plan: Plan): void {
+/** Zeroes the claim and finished-units counters of every step (OP_COUNTER and OP_DONE in wasm/common/op.ts) before a run. */
+function resetStepCounters(memory: ArrayBufferLike, plan: Plan): void {
   const words = new Int32Array(memory, plan.ops, plan.steps * OP_WORDS);
-  for (let i = 0; i < plan.steps; i++) words[i * OP_WORDS + COUNTER_WORD] = 0;
+  for (let i = 0; i < plan.steps; i++) {
+    words[i * OP_WORDS + COUNTER_WORD] = 0;
+    words[i * OP_WORDS + DONE_WORD] = 0;
+  }
 }
 
 function align(n: number): number {
@@ -234,6 +268,3 @@ function stepError(index: number): Error {
   return new Error(`internal error: plan step ${index} has an unknown kind (kernel module and planner disagree)`);
 }
 
-function checkStep(bad: number): void {
-  if (bad >= 0) throw stepError(bad);
-}

@@ -7,6 +7,8 @@ export const OP_BYTES = 128;
 export const OP_WORDS = OP_BYTES / 4;
 /** The last word of a record: the step's work counter, zeroed before every run. */
 export const COUNTER_WORD = OP_WORDS - 1;
+/** The word before it: the step's finished-units count, zeroed before every run. */
+export const DONE_WORD = OP_WORDS - 2;
 
 export enum OpKind {
   Igemm = 1,

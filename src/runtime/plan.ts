@@ -89,6 +89,12 @@ interface Addresses {
   zeroRow: number;
   /** Per-thread scratch shared by all steps (Winograd tiles), `threads` slices. */
   scratch: number;
+  /**
+   * Bytes per thread slice of the scratch: the largest step's need, the same
+   * for every step, since threads may be in different steps at once (a
+   * thread still entering a step whose units others finished).
+   */
+  scratchStride: number;
 }
 
 const REGION_ALIGN = 64;
@@ -220,7 +226,7 @@ export function makePlan(graph: Graph, shapes: Map<string, number[]>, weights: W
                 batch: B, H: H!, W: W!, cin, input: src.address, inStride: src.pixelStride,
                 OH: OH!, OW: OW!, cout, out: dst.address, outStride: dst.pixelStride, padTop: node.pads.top,
                 padLeft: node.pads.left, weights: w.weights, bias: w.bias, scales: w.scales, relu: node.activation === "relu",
-                scratch: at.scratch, scratchBytes, tilesPerBlock, zeroRow: at.zeroRow, panelsPerChunk,
+                scratch: at.scratch, scratchBytes: at.scratchStride, tilesPerBlock, zeroRow: at.zeroRow, panelsPerChunk,
               };
               return oneD
                 ? { ...step, kind: OpKind.Winograd1d, vertical: oneD.vertical, tileOutputs: oneD.m, alpha: oneD.alpha }
@@ -535,6 +541,7 @@ export function makePlan(graph: Graph, shapes: Map<string, number[]>, weights: W
           indirection: base + indirectionAt[i]!,
           zeroRow: base + zeroRowAt,
           scratch: base + scratchAt,
+          scratchStride: scratchPerThread,
         }),
       );
       encodeSteps(memory, base, steps);

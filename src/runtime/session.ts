@@ -109,13 +109,15 @@ export class Session {
     let build = opts.moduleBuild;
     if (!module) ({ module, build } = await compileKernels(opts.build));
     else if (!build) throw new Error("options.module needs options.moduleBuild (\"relaxed\" or \"plain\")");
-    const engine = await Engine.create({
+    const engine = Engine.create({
       module, build: build!, threads, platform: opts.platform,
       initialBytes: weights.bytes + firstPlan.bytes + 4096,
     });
     const weightsBase = engine.allocate(weights.bytes);
     try {
+      // The workers start meanwhile.
       await packed.writeWeights(engine.memory.buffer, weightsBase);
+      await engine.ready();
     } catch (e) {
       // Reading a file can fail halfway: the workers must not outlive the failed load.
       engine.dispose();

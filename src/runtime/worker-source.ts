@@ -3,7 +3,8 @@
  * so no worker file has to be located at run time. Classic script that works
  * both under Node's worker_threads (`require` present) and as a Web Worker.
  * It instantiates the shared kernel module on the shared memory, then runs
- * the plan steps it is told to; the barrier between steps lives in wasm.
+ * the plan steps it is told to, as thread `tid` (the caller's thread is 0);
+ * waiting between steps lives in wasm.
  */
 export const WORKER_SOURCE = `"use strict";
 const port = typeof require === "function" ? require("node:worker_threads").parentPort : self;
@@ -17,8 +18,8 @@ listen((msg) => {
       kernels = new WebAssembly.Instance(msg.module, { env: { memory: msg.memory } }).exports;
       port.postMessage({ type: "ready" });
     } else if (msg.type === "run") {
-      const bad = kernels.run(tid, msg.threads, msg.ops, msg.from, msg.to, msg.sync);
-      port.postMessage({ type: "done", bad });
+      const reached = kernels.run(tid, msg.ops, 0, msg.steps, msg.spins, 1);
+      port.postMessage({ type: "done", bad: reached < 0 ? -1 - reached : -1 });
     }
   } catch (e) {
     port.postMessage({ type: "error", message: String((e && e.stack) || e) });

@@ -554,6 +554,19 @@ Concurrent("mixed concurrent calls (classify, embed, batched run, kept output) e
   batch.forEach((r, i) => assert.ok(maxAbsDiff(probsOf(r), expected.batch[i]!) <= 1e-6, `batch ${i}`));
 });
 
+Concurrent("threads 2 give bit for bit the outputs of threads 1, run after run", async () => {
+  // Every work unit computes the same values whichever thread claims it; the
+  // caller's thread joins and leaves between steps at times that differ from
+  // run to run, so this also catches threads overwriting each other's scratch.
+  const [one, two] = await Promise.all([model("t1"), model("t2")]);
+  const x = input("chelsea.png");
+  const expected = (await one.run(feed(x))).dense_3!.data;
+  for (let r = 0; r < 12; r++) {
+    const got = (await two.run(feed(x))).dense_3!.data;
+    assert.ok(got.every((v, i) => Object.is(v, expected[i])), `run ${r}: 2-thread output differs from 1-thread output (max |Δ| ${maxAbsDiff(got, expected)})`);
+  }
+});
+
 Concurrent.run();
 
 // ---------------------------------------------------------------------------

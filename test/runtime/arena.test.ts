@@ -13,6 +13,7 @@ import type { Node } from "../../src/graph/ir.js";
 import { inferShapes } from "../../src/graph/shapes.js";
 import { optimize } from "../../src/passes/index.js";
 import { ARENA_ALIGN, planArena, type Lifetime } from "../../src/runtime/arena.js";
+import { OP_WORDS, OpKind } from "../../src/runtime/ops.js";
 import { makePlan } from "../../src/runtime/plan.js";
 import { layoutWeights, winogradChoice } from "../../src/runtime/weights.js";
 import { concat, configs, conv, graphOf, input, op1, pads1, pool, rng, withSession } from "./helpers.js";
@@ -100,6 +101,35 @@ test("plan: a chain of convolutions needs an arena smaller than all its tensors"
     assert.ok(layout.arenaBytes >= 2 * tensorBytes, `arena ${layout.arenaBytes} below two tensors`);
     assert.ok(layout.arenaBytes <= 3 * up(tensorBytes), `arena ${layout.arenaBytes}: no reuse (11 tensors of ${tensorBytes})`);
   }
+});
+
+test("plan: every Winograd step slices the thread scratch with one plan-wide stride", () => {
+  // Threads may be in different steps at once (one entering a step whose units
+  // the others already finished): a step-sized stride would let one thread's
+  // slice of one step overlap another thread's slice of the next.
+  const r = rng(12);
+  const nodes: Node[] = [
+    input("x", [20, 20, 8]),
+    conv("small", "x", r, [3, 3, 8, 8], { relu: true }),
+    conv("large", "small", r, [3, 3, 8, 64], { relu: true }),
+    conv("tall", "large", r, [7, 1, 64, 16], { relu: true }),
+  ];
+  const graph = optimize(graphOf(nodes, ["tall"]));
+  const shapes = inferShapes(graph);
+  const layout = makePlan(graph, shapes, layoutWeights(graph, winogradChoice(shapes)), { batch: 1, threads: 3, outputs: [] });
+  const memory = new ArrayBuffer(layout.bytes);
+  const plan = layout.materialize(memory, 0, 0);
+  const words = new Int32Array(memory, plan.ops, plan.steps * OP_WORDS);
+  const strides = new Set<number>();
+  let winogradSteps = 0;
+  for (let i = 0; i < plan.steps; i++) {
+    const kind = words[i * OP_WORDS]!;
+    if (kind !== OpKind.Winograd && kind !== OpKind.Winograd1d) continue;
+    winogradSteps++;
+    strides.add(words[i * OP_WORDS + 18]!);
+  }
+  assert.is(winogradSteps, 3, "all three convolutions run as Winograd");
+  assert.is(strides.size, 1, `per-thread scratch strides ${[...strides].join(", ")}`);
 });
 
 test("plan: concat branches are views into the concat; inputs, shared and repeated tensors are copies", async () => {

@@ -50,10 +50,12 @@ function maxAbsDiff(a: Float32Array, b: Float32Array): number {
   return m;
 }
 
+// Three threads: the caller's thread and two workers claim each step's units.
 const configs = [
   { build: "relaxed", threads: 1 },
   { build: "plain", threads: 1 },
   { build: "relaxed", threads: 2 },
+  { build: "relaxed", threads: 3 },
 ] as const;
 
 const convCases = [

@@ -31,17 +31,48 @@ export function ptr(op: usize, i: i32): usize {
 export const OP_COUNTER: usize = 124;
 
 /**
- * The next unclaimed work unit of the step at `op` (≥ `total` when none is
- * left). Claiming instead of a fixed split keeps both threads busy to the end
- * of a step even when the host gives one of them less CPU time.
+ * Byte offset of the finished-units count in every step record, zeroed by the
+ * host before each run: the step is complete when it reaches the step's unit
+ * count, whichever threads did the units.
  */
+export const OP_DONE: usize = 120;
+
+/**
+ * Units this thread finished in the step it is running. Module globals are
+ * per instance, and every thread has its own instance: this is thread-local.
+ */
+let unitsDone: i32 = 0;
+
+/** Starts counting the units this thread finishes (before each step). */
 @inline
-export function claim(op: usize): i32 {
-  return atomic.add<i32>(op + OP_COUNTER, 1);
+export function resetUnitsDone(): void {
+  unitsDone = 0;
 }
 
-/** Contiguous share [begin, end) of `total` work units for thread `tid` of `threads`. */
 @inline
-export function shareBegin(total: i32, tid: i32, threads: i32): i32 {
-  return <i32>((<i64>total * tid) / threads);
+export function finishedUnits(): i32 {
+  return unitsDone;
+}
+
+/**
+ * The next unclaimed work unit of the step at `op` (≥ `total` when none is
+ * left). Every unit is claimed, none is assigned: a thread that joins late or
+ * gets less CPU time from the host just does fewer units. A thread claims its
+ * next unit only after finishing the previous one, so its successful claims
+ * count the units it finished.
+ */
+@inline
+export function claim(op: usize, total: i32): i32 {
+  const u = atomic.add<i32>(op + OP_COUNTER, 1);
+  if (u < total) unitsDone++;
+  return u;
+}
+
+/** Steps made of many small items (rows, pixels, channel groups) share them in this many units at most. */
+const ITEM_UNITS: i32 = 64;
+
+/** Items per claimed unit for a step of `total` items. */
+@inline
+export function itemsPerUnit(total: i32): i32 {
+  return max(1, (total + ITEM_UNITS - 1) / ITEM_UNITS);
 }

@@ -1,4 +1,4 @@
-import { ptr, shareBegin, word } from "../common/op";
+import { claim, itemsPerUnit, ptr, word } from "../common/op";
 
 /**
  * Per-channel affine map with optional ReLU: y = act(x * scale[c] + shift[c]).
@@ -9,7 +9,7 @@ import { ptr, shareBegin, word } from "../common/op";
  * 5 output, 6 output pixel stride (bytes), 7 scale (0: none), 8 shift (0: none),
  * 9 relu. Scale and shift, when present, are padded to a multiple of 4.
  */
-export function affineOp(op: usize, tid: i32, threads: i32): void {
+export function affineOp(op: usize): i32 {
   const P = word(op, 1), C = word(op, 2);
   const inp = ptr(op, 3), inStride = ptr(op, 4);
   const out = ptr(op, 5), outStride = ptr(op, 6);
@@ -18,27 +18,32 @@ export function affineOp(op: usize, tid: i32, threads: i32): void {
   const C4 = C & ~3;
   const zero = f32x4.splat(0);
   const one = f32x4.splat(1);
-  const pEnd = shareBegin(P, tid + 1, threads);
-  for (let i = shareBegin(P, tid, threads); i < pEnd; i++) {
-    const x = inp + <usize>i * inStride;
-    const y = out + <usize>i * outStride;
-    for (let c = 0; c < C4; c += 4) {
-      const off = <usize>c << 2;
-      let v = v128.load(x + off);
-      v = f32x4.add(
-        f32x4.mul(v, scale ? v128.load(scale + off) : one),
-        shift ? v128.load(shift + off) : zero,
-      );
-      if (relu) v = f32x4.max(v, zero);
-      v128.store(y + off, v);
-    }
-    for (let c = C4; c < C; c++) {
-      const off = <usize>c << 2;
-      let v = load<f32>(x + off);
-      if (scale) v *= load<f32>(scale + off);
-      if (shift) v += load<f32>(shift + off);
-      if (relu) v = max(v, f32(0));
-      store<f32>(y + off, v);
+  const per = itemsPerUnit(P);
+  const units = (P + per - 1) / per;
+  for (let u = claim(op, units); u < units; u = claim(op, units)) {
+    const pEnd = min(P, (u + 1) * per);
+    for (let i = u * per; i < pEnd; i++) {
+      const x = inp + <usize>i * inStride;
+      const y = out + <usize>i * outStride;
+      for (let c = 0; c < C4; c += 4) {
+        const off = <usize>c << 2;
+        let v = v128.load(x + off);
+        v = f32x4.add(
+          f32x4.mul(v, scale ? v128.load(scale + off) : one),
+          shift ? v128.load(shift + off) : zero,
+        );
+        if (relu) v = f32x4.max(v, zero);
+        v128.store(y + off, v);
+      }
+      for (let c = C4; c < C; c++) {
+        const off = <usize>c << 2;
+        let v = load<f32>(x + off);
+        if (scale) v *= load<f32>(scale + off);
+        if (shift) v += load<f32>(shift + off);
+        if (relu) v = max(v, f32(0));
+        store<f32>(y + off, v);
+      }
     }
   }
+  return units;
 }

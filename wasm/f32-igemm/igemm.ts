@@ -20,7 +20,7 @@ import { f32_qc8w_igemm_4x8 } from "../f32-qc8w-igemm/4x8-minmax-simd";
  * panel's K-block slice in L1 while every tile of the block reuses it. Partial
  * sums go through C between K blocks.
  */
-export function igemmOp(op: usize): void {
+export function igemmOp(op: usize): i32 {
   const M = word(op, 1);
   const N = word(op, 2);
   const cin = word(op, 3);
@@ -49,7 +49,7 @@ export function igemmOp(op: usize): void {
   const chanBlocks = (cin + chansPerBlock - 1) / chansPerBlock;
   const tapBlocks = (taps + tapsPerBlock - 1) / tapsPerBlock;
   const kBlocks = tapBlocks * chanBlocks;
-  for (let u = claim(op); u < units; u = claim(op)) {
+  for (let u = claim(op, units); u < units; u = claim(op, units)) {
     const mb = u / nChunks;
     const nc = u - mb * nChunks;
     const m0 = mb * MC;
@@ -97,4 +97,5 @@ export function igemmOp(op: usize): void {
       }
     }
   }
+  return units;
 }

@@ -1,4 +1,4 @@
-import { ptr, shareBegin, word } from "../common/op";
+import { claim, itemsPerUnit, ptr, word } from "../common/op";
 
 /** Pad modes (word 13), as src/runtime/ops.ts numbers them. */
 const MODE_CONSTANT: i32 = 0;
@@ -42,9 +42,9 @@ function fillPixel(dst: usize, fill: v128, C: i32, C4: i32): void {
  * 7 OH, 8 OW, 9 output, 10 output pixel stride (bytes), 11 pad top,
  * 12 pad left, 13 mode (0 constant, 1 reflect, 2 edge), 14 the constant
  * value's float32 bits.
- * Threads split the output rows of the whole batch.
+ * Threads claim the output rows of the whole batch in units.
  */
-export function padOp(op: usize, tid: i32, threads: i32): void {
+export function padOp(op: usize): i32 {
   const B = word(op, 1), H = word(op, 2), W = word(op, 3), C = word(op, 4);
   const inp = ptr(op, 5), inStride = ptr(op, 6);
   const OH = word(op, 7), OW = word(op, 8);
@@ -57,33 +57,38 @@ export function padOp(op: usize, tid: i32, threads: i32): void {
   const dense = inStride == pixelBytes && outStride == pixelBytes;
 
   const rows = B * OH;
-  const rEnd = shareBegin(rows, tid + 1, threads);
-  for (let r = shareBegin(rows, tid, threads); r < rEnd; r++) {
-    const n = r / OH;
-    const oy = r - n * OH;
-    const iy = source(oy, pt, H, mode);
-    const o = out + <usize>r * <usize>OW * outStride;
-    if (iy < 0) {
-      for (let ox = 0; ox < OW; ox++) fillPixel(o + <usize>ox * outStride, fill, C, C4);
-      continue;
-    }
-    const row = inp + <usize>(n * H + iy) * <usize>W * inStride;
-    let ox = 0;
-    for (; ox < pl; ox++) {
-      const ix = source(ox, pl, W, mode);
-      if (ix < 0) fillPixel(o + <usize>ox * outStride, fill, C, C4);
-      else copyPixel(o + <usize>ox * outStride, row + <usize>ix * inStride, C, C4);
-    }
-    if (dense) {
-      memory.copy(o + <usize>ox * outStride, row, <usize>W * pixelBytes);
-      ox += W;
-    } else {
-      for (let ix = 0; ix < W; ix++, ox++) copyPixel(o + <usize>ox * outStride, row + <usize>ix * inStride, C, C4);
-    }
-    for (; ox < OW; ox++) {
-      const ix = source(ox, pl, W, mode);
-      if (ix < 0) fillPixel(o + <usize>ox * outStride, fill, C, C4);
-      else copyPixel(o + <usize>ox * outStride, row + <usize>ix * inStride, C, C4);
+  const per = itemsPerUnit(rows);
+  const units = (rows + per - 1) / per;
+  for (let u = claim(op, units); u < units; u = claim(op, units)) {
+    const rEnd = min(rows, (u + 1) * per);
+    for (let r = u * per; r < rEnd; r++) {
+      const n = r / OH;
+      const oy = r - n * OH;
+      const iy = source(oy, pt, H, mode);
+      const o = out + <usize>r * <usize>OW * outStride;
+      if (iy < 0) {
+        for (let ox = 0; ox < OW; ox++) fillPixel(o + <usize>ox * outStride, fill, C, C4);
+        continue;
+      }
+      const row = inp + <usize>(n * H + iy) * <usize>W * inStride;
+      let ox = 0;
+      for (; ox < pl; ox++) {
+        const ix = source(ox, pl, W, mode);
+        if (ix < 0) fillPixel(o + <usize>ox * outStride, fill, C, C4);
+        else copyPixel(o + <usize>ox * outStride, row + <usize>ix * inStride, C, C4);
+      }
+      if (dense) {
+        memory.copy(o + <usize>ox * outStride, row, <usize>W * pixelBytes);
+        ox += W;
+      } else {
+        for (let ix = 0; ix < W; ix++, ox++) copyPixel(o + <usize>ox * outStride, row + <usize>ix * inStride, C, C4);
+      }
+      for (; ox < OW; ox++) {
+        const ix = source(ox, pl, W, mode);
+        if (ix < 0) fillPixel(o + <usize>ox * outStride, fill, C, C4);
+        else copyPixel(o + <usize>ox * outStride, row + <usize>ix * inStride, C, C4);
+      }
     }
   }
+  return units;
 }

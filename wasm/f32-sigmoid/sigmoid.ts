@@ -1,4 +1,4 @@
-import { ptr, shareBegin, word } from "../common/op";
+import { claim, itemsPerUnit, ptr, word } from "../common/op";
 
 /**
  * Elementwise logistic sigmoid, y = 1 / (1 + exp(-x)), without overflow:
@@ -6,22 +6,27 @@ import { ptr, shareBegin, word } from "../common/op";
  * and e / (1 + e) for x < 0. Large |x| give exactly 1 or a value underflowing
  * gracefully to 0; NaN stays NaN.
  * Op words: 1 pixels (whole batch), 2 C, 3 input, 4 input pixel stride (bytes),
- * 5 output, 6 output pixel stride (bytes). Threads split the pixels.
+ * 5 output, 6 output pixel stride (bytes). Threads claim the pixels in units.
  * Input and output may be the same buffer.
  */
-export function sigmoidOp(op: usize, tid: i32, threads: i32): void {
+export function sigmoidOp(op: usize): i32 {
   const P = word(op, 1), C = word(op, 2);
   const inp = ptr(op, 3), inStride = ptr(op, 4);
   const out = ptr(op, 5), outStride = ptr(op, 6);
-  const pEnd = shareBegin(P, tid + 1, threads);
-  for (let i = shareBegin(P, tid, threads); i < pEnd; i++) {
-    const x = inp + <usize>i * inStride;
-    const y = out + <usize>i * outStride;
-    for (let c = 0; c < C; c++) {
-      const off = <usize>c << 2;
-      store<f32>(y + off, sigmoid(load<f32>(x + off)));
+  const per = itemsPerUnit(P);
+  const units = (P + per - 1) / per;
+  for (let u = claim(op, units); u < units; u = claim(op, units)) {
+    const pEnd = min(P, (u + 1) * per);
+    for (let i = u * per; i < pEnd; i++) {
+      const x = inp + <usize>i * inStride;
+      const y = out + <usize>i * outStride;
+      for (let c = 0; c < C; c++) {
+        const off = <usize>c << 2;
+        store<f32>(y + off, sigmoid(load<f32>(x + off)));
+      }
     }
   }
+  return units;
 }
 
 @inline

@@ -1,4 +1,4 @@
-import { ptr, shareBegin, word } from "../common/op";
+import { claim, itemsPerUnit, ptr, word } from "../common/op";
 
 /**
  * Softmax over one axis, max-subtracted for stability, or LogSoftmax:
@@ -10,9 +10,9 @@ import { ptr, shareBegin, word } from "../common/op";
  * and its values are `inner` floats apart). Over channels inner is 1 and a
  * block is one pixel's row; over another axis of a [outer, cols, inner]
  * tensor there are `outer` blocks of `inner` rows.
- * Threads split the rows. Input and output may be the same buffer.
+ * Threads claim the rows in units. Input and output may be the same buffer.
  */
-export function softmaxOp(op: usize, tid: i32, threads: i32): void {
+export function softmaxOp(op: usize): i32 {
   const blocks = word(op, 1), cols = word(op, 2);
   const inp = ptr(op, 3), inStride = ptr(op, 4);
   const out = ptr(op, 5), outStride = ptr(op, 6);
@@ -20,29 +20,34 @@ export function softmaxOp(op: usize, tid: i32, threads: i32): void {
   const inner = word(op, 8);
   const step = <usize>inner << 2;
   const rows = blocks * inner;
-  const rEnd = shareBegin(rows, tid + 1, threads);
-  for (let r = shareBegin(rows, tid, threads); r < rEnd; r++) {
-    const block = r / inner;
-    const lane = <usize>(r - block * inner) << 2;
-    const x = inp + <usize>block * inStride + lane;
-    const y = out + <usize>block * outStride + lane;
-    let m: f32 = -Infinity;
-    for (let j = 0; j < cols; j++) m = max(m, load<f32>(x + <usize>j * step));
-    if (log) {
+  const per = itemsPerUnit(rows);
+  const units = (rows + per - 1) / per;
+  for (let u = claim(op, units); u < units; u = claim(op, units)) {
+    const rEnd = min(rows, (u + 1) * per);
+    for (let r = u * per; r < rEnd; r++) {
+      const block = r / inner;
+      const lane = <usize>(r - block * inner) << 2;
+      const x = inp + <usize>block * inStride + lane;
+      const y = out + <usize>block * outStride + lane;
+      let m: f32 = -Infinity;
+      for (let j = 0; j < cols; j++) m = max(m, load<f32>(x + <usize>j * step));
+      if (log) {
+        let sum: f32 = 0;
+        for (let j = 0; j < cols; j++) sum += Mathf.exp(load<f32>(x + <usize>j * step) - m);
+        const lse = Mathf.log(sum);
+        // (x - max) first: exact-ish for huge logits, where max + log(sum) would round.
+        for (let j = 0; j < cols; j++) store<f32>(y + <usize>j * step, (load<f32>(x + <usize>j * step) - m) - lse);
+        continue;
+      }
       let sum: f32 = 0;
-      for (let j = 0; j < cols; j++) sum += Mathf.exp(load<f32>(x + <usize>j * step) - m);
-      const lse = Mathf.log(sum);
-      // (x - max) first: exact-ish for huge logits, where max + log(sum) would round.
-      for (let j = 0; j < cols; j++) store<f32>(y + <usize>j * step, (load<f32>(x + <usize>j * step) - m) - lse);
-      continue;
+      for (let j = 0; j < cols; j++) {
+        const e = Mathf.exp(load<f32>(x + <usize>j * step) - m);
+        store<f32>(y + <usize>j * step, e);
+        sum += e;
+      }
+      const inv = f32(1) / sum;
+      for (let j = 0; j < cols; j++) store<f32>(y + <usize>j * step, load<f32>(y + <usize>j * step) * inv);
     }
-    let sum: f32 = 0;
-    for (let j = 0; j < cols; j++) {
-      const e = Mathf.exp(load<f32>(x + <usize>j * step) - m);
-      store<f32>(y + <usize>j * step, e);
-      sum += e;
-    }
-    const inv = f32(1) / sum;
-    for (let j = 0; j < cols; j++) store<f32>(y + <usize>j * step, load<f32>(y + <usize>j * step) * inv);
   }
+  return units;
 }

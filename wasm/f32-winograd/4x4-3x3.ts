@@ -32,7 +32,7 @@ import { transformedGemms } from "./gemms";
  * the GEMM row pointers (36 x TB), and one pixel of chunk columns where
  * outputs past the image edge are written and forgotten.
  */
-export function winogradOp(op: usize, tid: i32): void {
+export function winogradOp(op: usize, tid: i32): i32 {
   const B = word(op, 1), H = word(op, 2), W = word(op, 3), Cin = word(op, 4);
   const inp = ptr(op, 5), inStride = ptr(op, 6);
   const OH = word(op, 7), OW = word(op, 8), Cout = word(op, 9);
@@ -62,7 +62,8 @@ export function winogradOp(op: usize, tid: i32): void {
 
   for (let i = 0; i < 36 * TB; i++) store<u32>(ind + (<usize>i << 2), <u32>(V + <usize>i * vRow));
 
-  for (let u = claim(op); u < chunks * blocks; u = claim(op)) {
+  const units = chunks * blocks;
+  for (let u = claim(op, units); u < units; u = claim(op, units)) {
     const chunk = u / blocks;
     const blk = u - chunk * blocks;
     const p0 = chunk * panelsPerChunk;
@@ -90,6 +91,7 @@ export function winogradOp(op: usize, tid: i32): void {
         c1 - c0, bias + (<usize>c0 << 2), relu, discard);
     }
   }
+  return units;
 }
 
 /**

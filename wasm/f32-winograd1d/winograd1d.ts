@@ -29,7 +29,7 @@ import { transformedGemms } from "../f32-winograd/gemms";
  * 25 column scales of int8 U (8 floats per panel, matrix by matrix; U then
  * holds int8 panels, read by the f32-qc8w micro-kernel) or 0 for float32 U.
  */
-export function winograd1dOp(op: usize, tid: i32): void {
+export function winograd1dOp(op: usize, tid: i32): i32 {
   const B = word(op, 1), H = word(op, 2), W = word(op, 3), Cin = word(op, 4);
   const inp = ptr(op, 5), inStride = ptr(op, 6);
   const OH = word(op, 7), OW = word(op, 8), Cout = word(op, 9);
@@ -66,7 +66,8 @@ export function winograd1dOp(op: usize, tid: i32): void {
 
   for (let i = 0; i < alpha * TB; i++) store<u32>(ind + (<usize>i << 2), <u32>(V + <usize>i * vRow));
 
-  for (let u = claim(op); u < chunks * blocks; u = claim(op)) {
+  const units = chunks * blocks;
+  for (let u = claim(op, units); u < units; u = claim(op, units)) {
     const chunk = u / blocks;
     const blk = u - chunk * blocks;
     const p0 = chunk * panelsPerChunk;
@@ -110,6 +111,7 @@ export function winograd1dOp(op: usize, tid: i32): void {
       }
     }
   }
+  return units;
 }
 
 /**
