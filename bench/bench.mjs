@@ -242,6 +242,9 @@ async function runBatch(batch, opts, dir, meta) {
     if (ref === run) ratio = 1;
     else if (ref) ratio = median(run.roundMedians.map((m, i) => m / ref.roundMedians[i]));
     const med = median(run.times);
+    // The same engine on one thread: its time over ours, per round, then the median.
+    const single = live.find((x) => x.spec.id === run.spec.id.replace(/-2(-patched)?$/, "-1") && x !== run);
+    const speedupFrom1 = single ? median(run.roundMedians.map((m, i) => single.roundMedians[i] / m)) : null;
     return {
       id: run.spec.id,
       name: run.spec.name,
@@ -256,6 +259,7 @@ async function runBatch(batch, opts, dir, meta) {
       imagesPerSecond: (batch * 1000) / med,
       peakRssMiB: run.peakRssMiB,
       vsOurs: ratio,
+      speedupFrom1,
       vsOursId: ref?.spec.id ?? null,
       outputVs: agreementRef.spec.id,
       ...agreement(run.ready.output, agreementRef.ready.output, run.ready.output.length / batch),

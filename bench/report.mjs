@@ -24,8 +24,10 @@ export function summaryTable(b) {
     `${e.maxAbsDiff.toExponential(1)}${e.top1 ? "" : " (top-1 differs!)"}`,
   ]);
   const failed = b.failed.map((f) => `- ${f.id} failed: ${f.error}`);
+  const scaling = b.engines.filter((e) => e.speedupFrom1 != null).map((e) => `${e.id} ${fmt(e.speedupFrom1, 2)}×`);
   return [
     table(["engine", "threads", "load ms", "first inference ms", "median ms", "min ms", "max ms", "images/s", "peak RSS MiB", "time vs ours", "max \\|Δp\\| vs ours"], rows),
+    ...(scaling.length ? ["", `1 → 2 threads speedup (one-thread time over two-thread time, per round, then the median): ${scaling.join(", ")}`] : []),
     ...(failed.length ? ["", ...failed] : []),
   ].join("\n");
 }
