@@ -1,7 +1,7 @@
 // Entry point of the kernel module. One plan step at a time; any number of
 // threads run the same step range, claiming each step's work units, and a step
 // starts only once every unit of the previous one is done.
-import { OP_AFFINE, OP_AVGPOOL, OP_BYTES, OP_DONE, OP_GAVGPOOL, OP_IGEMM, OP_MAXPOOL, OP_PAD, OP_SIGMOID, OP_SOFTMAX, OP_WINOGRAD, OP_WINOGRAD1D, finishedUnits, resetUnitsDone } from "./common/op";
+import { OP_AFFINE, OP_AVGPOOL, OP_BYTES, OP_DONE, OP_GAVGPOOL, OP_IGEMM, OP_MAXPOOL, OP_PAD, OP_SIGMOID, OP_SOFTMAX, OP_UNITS, OP_WINOGRAD, OP_WINOGRAD1D, finishedUnits, resetUnitsDone } from "./common/op";
 import { igemmOp } from "./f32-igemm/igemm";
 import { poolOp } from "./f32-pool/pool";
 import { gavgpoolOp } from "./f32-gavgpool/gavgpool";
@@ -26,8 +26,8 @@ export function heapBase(): usize {
  * Waiting spins `spins` times first: a sleeping vCPU takes ~100 µs to wake on
  * the target machines, longer than most gaps between steps. Then a worker
  * (`block`) sleeps in memory.atomic.wait, while the caller's thread, which
- * must never block, returns the index of the step it waits for and comes
- * back after a turn of its event loop.
+ * must never block, returns the index of the step it waits for (leaving the
+ * step's unit count at OP_UNITS) and comes back once the step is done.
  *
  * Returns `to` when every step is done, the step still in progress (only
  * without `block`), or -1 - i for an unknown step kind at step i: the host
@@ -42,7 +42,10 @@ export function run(tid: i32, ops: usize, from: i32, to: i32, spins: i32, block:
     const mine = finishedUnits();
     const done = atomic.add<i32>(op + OP_DONE, mine) + mine;
     if (done == units) atomic.notify(op + OP_DONE);
-    else if (!awaitStep(op + OP_DONE, units, spins, block)) return i;
+    else if (!awaitStep(op + OP_DONE, units, spins, block)) {
+      store<i32>(op + OP_UNITS, units);
+      return i;
+    }
   }
   return to;
 }

@@ -1,7 +1,7 @@
 import type { Platform, WorkerHandle } from "../platform/types.js";
 import { kernelBinaries } from "./generated/kernels.js";
 import type { Plan } from "./plan.js";
-import { COUNTER_WORD, DONE_WORD, OP_WORDS } from "./ops.js";
+import { COUNTER_WORD, DONE_WORD, OP_BYTES, OP_WORDS, UNITS_WORD } from "./ops.js";
 import { WORKER_SOURCE } from "./worker-source.js";
 
 /** "relaxed" uses f32x4.relaxed_madd (fused multiply-add); "plain" only SIMD128. */
@@ -10,7 +10,7 @@ export type KernelBuild = "relaxed" | "plain";
 const PAGE = 65536;
 /** Must equal the --maximumMemory the kernels are built with (build.mjs). */
 export const MAX_PAGES = 32768;
-/** Multiply-accumulates (over all threads) run between two yields of the caller's thread to its event loop (about a millisecond of its work). */
+/** Multiply-accumulates per thread between two yields of the caller's thread to its event loop (about a millisecond of its work). */
 const SLICE_COST = 40e6;
 /**
  * Spin iterations of a thread waiting for a step's last units before a worker
@@ -18,6 +18,12 @@ const SLICE_COST = 40e6;
  * of a step, short of a sleep+wake (~100 µs).
  */
 const STEP_SPINS = 200_000;
+/** Longest sleep of the caller's thread waiting for a step before it checks that the workers are alive. */
+const WAIT_MS = 50;
+
+/** Atomics.waitAsync (ES2024): missing from this TypeScript's lib, and from some hosts. */
+type WaitAsync = (view: Int32Array, index: number, value: number, timeoutMs: number) =>
+  { async: false; value: string } | { async: true; value: Promise<string> };
 
 interface KernelExports {
   heapBase(): number;
@@ -198,21 +204,41 @@ export class Engine {
     });
   }
 
-  /** The caller's thread's share: slices of steps, yielding between them and whenever it would wait. */
+  /** The caller's thread's share: slices of steps, yielding between them and sleeping (asynchronously) whenever it waits. */
   private async runHere(plan: Plan): Promise<void> {
+    // The caller does about 1/threads of each step.
+    const sliceCost = SLICE_COST * this.threads;
     let from = 0;
     while (from < plan.steps) {
       let to = from;
       let cost = 0;
       do cost += plan.costs[to++]!;
-      while (to < plan.steps && cost < SLICE_COST);
+      while (to < plan.steps && cost < sliceCost);
       const reached = this.kernels.run(0, plan.ops, from, to, STEP_SPINS, 0);
       if (reached < 0) throw stepError(-1 - reached);
+      if (reached < to) await this.stepDone(plan, reached);
+      else if (reached < plan.steps) await this.platform.yieldToEventLoop();
+      if (this.failure) throw this.failure;
       from = reached;
-      if (from < plan.steps) {
-        await this.platform.yieldToEventLoop();
-        if (this.failure) throw this.failure;
-      }
+    }
+  }
+
+  /**
+   * Resolves when every unit of step `index` is done (by the workers). Sleeps
+   * on the step's finished-units count with Atomics.waitAsync, which the
+   * kernels' notify wakes, rather than spinning, so a busy machine's cores go
+   * to the workers being waited for; hosts without waitAsync poll between
+   * event loop turns.
+   */
+  private async stepDone(plan: Plan, index: number): Promise<void> {
+    const words = new Int32Array(this.memory.buffer, plan.ops + index * OP_BYTES, OP_WORDS);
+    const units = words[UNITS_WORD]!;
+    const waitAsync = (Atomics as unknown as { waitAsync?: WaitAsync }).waitAsync;
+    for (let seen = Atomics.load(words, DONE_WORD); seen !== units && !this.failure; seen = Atomics.load(words, DONE_WORD)) {
+      if (waitAsync) {
+        const wait = waitAsync.call(Atomics, words, DONE_WORD, seen, WAIT_MS);
+        if (wait.async) await wait.value;
+      } else await this.platform.yieldToEventLoop();
     }
   }
 

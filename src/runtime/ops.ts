@@ -9,6 +9,8 @@ export const OP_WORDS = OP_BYTES / 4;
 export const COUNTER_WORD = OP_WORDS - 1;
 /** The word before it: the step's finished-units count, zeroed before every run. */
 export const DONE_WORD = OP_WORDS - 2;
+/** The step's unit count, left by the kernels when the caller's thread returns to wait for the step. */
+export const UNITS_WORD = OP_WORDS - 3;
 
 export enum OpKind {
   Igemm = 1,

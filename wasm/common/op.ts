@@ -38,6 +38,12 @@ export const OP_COUNTER: usize = 124;
 export const OP_DONE: usize = 120;
 
 /**
+ * Byte offset where the caller's thread leaves the unit count of the step it
+ * returns to wait for, so that it can sleep until OP_DONE reaches it.
+ */
+export const OP_UNITS: usize = 116;
+
+/**
  * Units this thread finished in the step it is running. Module globals are
  * per instance, and every thread has its own instance: this is thread-local.
  */
