@@ -1,0 +1,100 @@
+import { ptr, word } from "../common/op";
+
+/**
+ * Winograd kernel transform at load (not a plan step), straight into the
+ * packed layout the Winograd kernels read (f32-winograd, f32-winograd1d):
+ *
+ *   1-D, F(m, r):      U_ξ = Σ_t G[ξ][t] g_t                    (α matrices)
+ *   2-D, F(m x m, r x r): U_(α·a + b) = Σ_x G[b][x] Σ_y G[a][y] g_yx  (α² matrices)
+ *
+ * each a Cin x Cout matrix in 8-column panels like any GEMM weight (columns
+ * past Cout zero). In float64, rounded once to float32 at the store: the
+ * transforms amplify rounding error, so the kernel side adds none of its own.
+ * Every sum starts from +0 and adds its nonzero terms in index order (the
+ * inner sum over y first in 2-D), each product and sum rounded to float64:
+ * no fused multiply-add, so both builds give the same bits. Runs on the
+ * calling thread alone.
+ *
+ * Op words: 1 source (an HWIO kernel: the taps in order, each a Cin x Cout
+ * matrix; r taps of a 1xr or rx1 kernel, r·r of an rxr one), 2 Cin, 3 Cout
+ * (a multiple of 4), 4 destination (the matrices one after another, each
+ * ceil(Cout/8) * Cin * 8 floats), 5 G (α x r float64, row-major), 6 α, 7 r,
+ * 8 dimensions (1 or 2), 9 scratch (32 * (taps + r) bytes).
+ */
+export function packwWinogradOp(op: usize): void {
+  const src = ptr(op, 1);
+  const Cin = word(op, 2), Cout = word(op, 3);
+  const dst = ptr(op, 4);
+  const G = ptr(op, 5);
+  const alpha = word(op, 6), r = word(op, 7);
+  const twoD = word(op, 8) == 2;
+  const taps = twoD ? r * r : r;
+  // Four output channels' taps in float64 (low and high pair of each), then one row of G g (2-D).
+  const gBuf = ptr(op, 9);
+  const tBuf = gBuf + (<usize>taps << 5);
+  const tapBytes = (<usize>Cin * Cout) << 2;
+  const gRow = <usize>r << 3;
+  const panelBytes = <usize>Cin << 5;
+  const panels = (Cout + 7) >> 3;
+  const matrixBytes = <usize>panels * panelBytes;
+  const matrices = twoD ? alpha * alpha : alpha;
+  for (let ci = 0; ci < Cin; ci++) {
+    const row = src + ((<usize>ci * Cout) << 2);
+    const rowOut = dst + (<usize>ci << 5);
+    for (let co = 0; co < Cout; co += 4) {
+      let s = row + (<usize>co << 2);
+      for (let t = 0; t < taps; t++, s += tapBytes) {
+        const v = v128.load(s);
+        const at = gBuf + (<usize>t << 5);
+        v128.store(at, f64x2.promote_low_f32x4(v));
+        v128.store(at, f64x2.promote_low_f32x4(v128.shuffle<f32>(v, v, 2, 3, 2, 3)), 16);
+      }
+      const out = rowOut + <usize>(co >> 3) * panelBytes + (<usize>(co & 7) << 2);
+      if (twoD) {
+        for (let a = 0; a < alpha; a++) {
+          // Row a of G g: t_x = Σ_y G[a][y] g_yx.
+          const ga = G + <usize>a * gRow;
+          for (let x = 0; x < r; x++) {
+            const at = tBuf + (<usize>x << 5);
+            v128.store(at, combine(ga, gBuf + (<usize>x << 5), <usize>r << 5, r));
+            v128.store(at, combine(ga, gBuf + (<usize>x << 5) + 16, <usize>r << 5, r), 16);
+          }
+          for (let b = 0; b < alpha; b++) {
+            const gb = G + <usize>b * gRow;
+            storeRounded(out + <usize>(a * alpha + b) * matrixBytes, combine(gb, tBuf, 32, r), combine(gb, tBuf + 16, 32, r));
+          }
+        }
+      } else {
+        for (let xi = 0; xi < alpha; xi++) {
+          const gx = G + <usize>xi * gRow;
+          storeRounded(out + <usize>xi * matrixBytes, combine(gx, gBuf, 32, r), combine(gx, gBuf + 16, 32, r));
+        }
+      }
+    }
+    // Cout = 8·panels - 4: the last panel's upper four columns are zero.
+    if (Cout & 4) {
+      const pad = rowOut + <usize>(panels - 1) * panelBytes + 16;
+      for (let m = 0; m < matrices; m++) v128.store(pad + <usize>m * matrixBytes, i32x4.splat(0));
+    }
+  }
+}
+
+/**
+ * Σ_k c_k v_k over `count` float64 coefficients at `coef` and float64 pairs
+ * `stride` bytes apart from `vecs`: from +0, zero coefficients skipped.
+ */
+@inline
+function combine(coef: usize, vecs: usize, stride: usize, count: i32): v128 {
+  let sum = f64x2.splat(0);
+  for (let k = 0; k < count; k++) {
+    const c = load<f64>(coef + (<usize>k << 3));
+    if (c != 0) sum = f64x2.add(sum, f64x2.mul(f64x2.splat(c), v128.load(vecs + <usize>k * stride)));
+  }
+  return sum;
+}
+
+/** Four float64 values (pairs `lo`, `hi`) rounded to float32 and stored at `to`. */
+@inline
+function storeRounded(to: usize, lo: v128, hi: v128): void {
+  v128.store(to, v128.shuffle<f32>(f32x4.demote_f64x2_zero(lo), f32x4.demote_f64x2_zero(hi), 0, 1, 4, 5));
+}
