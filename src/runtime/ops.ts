@@ -190,6 +190,8 @@ export interface PackwGemmStep {
   /** Bytes from one source row to the next. */
   srcRowStride: number;
   dst: number;
+  /** N float64 column scales applied while packing; absent for none. */
+  scales?: number;
 }
 
 /** Load-time Winograd kernel transform into packed matrices (wasm/f32-packw/winograd.ts). */
@@ -206,6 +208,8 @@ export interface PackwWinogradStep {
   /** 1: U = G g along the taps of a 1xr / rx1 kernel; 2: U = G g Gᵀ of an rxr kernel. */
   dims: 1 | 2;
   scratch: number;
+  /** Cout float64 column scales applied to the kernel first; absent for none. */
+  scales?: number;
 }
 
 export type Step = IgemmStep | PoolStep | GlobalAvgPoolStep | SoftmaxStep | AffineStep | WinogradStep | SigmoidStep | Winograd1dStep | PadStep
@@ -254,9 +258,9 @@ function words(step: Step): number[] {
       return [step.kind, step.batch, step.H, step.W, step.C, step.input, step.inStride, step.OH, step.OW,
         step.out, step.outStride, step.padTop, step.padLeft, step.mode, float32Bits(step.value)];
     case OpKind.PackwGemm:
-      return [step.kind, step.src, step.K, step.N, step.srcRowStride, step.dst];
+      return [step.kind, step.src, step.K, step.N, step.srcRowStride, step.dst, step.scales ?? 0];
     case OpKind.PackwWinograd:
-      return [step.kind, step.src, step.cin, step.cout, step.dst, step.G, step.alpha, step.r, step.dims, step.scratch];
+      return [step.kind, step.src, step.cin, step.cout, step.dst, step.G, step.alpha, step.r, step.dims, step.scratch, step.scales ?? 0];
   }
 }
 

@@ -1,4 +1,4 @@
-import { convGroups, ownedWeightValues, type Conv2DNode, type DenseNode, type Graph } from "../graph/ir.js";
+import { convGroups, isScaled, ownedWeightValues, type Conv2DNode, type DenseNode, type Graph } from "../graph/ir.js";
 import { batchNormAffine } from "../passes/fold-batchnorm.js";
 import { alignUp } from "./arena.js";
 import type { KernelMemory } from "./engine.js";
@@ -130,8 +130,10 @@ function kernelTransform(node: Conv2DNode): KernelTransform {
  * region starting at byte `base`. Each node's kernel is read (decoded, if
  * deferred) into wasm memory, then packed there by the kernel module
  * (wasm/f32-packw): 8-column panels, or the Winograd transform straight into
- * its packed matrices. One layer's values at a time besides the region: the
- * staging memory (the largest kernel and the step record) is allocated after
+ * its packed matrices, applying a folded batchnorm's scales on the way (a
+ * JavaScript pass over every weight costs more than the whole packing step).
+ * One layer's values at a time besides the region: the staging memory (the
+ * largest kernel, its scales and the step record) is allocated after
  * everything in `target` and released at the end, so the first plan's arena
  * reuses it. Every float a kernel reads is written, padding included; the
  * alignment gaps between entries are not, so callers pass fresh (zeroed)
@@ -145,10 +147,12 @@ export function packWeights(graph: Graph, layout: WeightLayout, winograd: Winogr
   // The transform kernel's scratch: 4 channels' taps and one row of G g, as float64 pairs.
   const transformScratch = Math.max(0, ...[...transforms.values()].map((t) => 32 * ((t.dims === 2 ? t.r * t.r : t.r) + t.r)));
   const kernelFloats = Math.max(0, ...gemms.map((n) => n.kernel.length));
+  const channels = Math.max(0, ...gemms.map((n) => n.kernelShape.at(-1)!));
   const mark = target.bytesUsed;
   const ops = target.allocate(OP_BYTES);
   const matrixAt = target.allocate(transformFloats * 8);
   const scratchAt = target.allocate(transformScratch);
+  const scalesAt = target.allocate(channels * 8);
   const kernelAt = target.allocate(kernelFloats * 4);
   try {
     // Views taken after allocating: allocating may grow the memory.
@@ -158,6 +162,16 @@ export function packWeights(graph: Graph, layout: WeightLayout, winograd: Winogr
     const run = (step: Step) => {
       encodeSteps(memory, ops, [step]);
       target.runSteps(ops, 1);
+    };
+    // A kernel into the scratch; a folded batchnorm's scales (returned address), if any, are left for the packing step to apply.
+    const readKernel = (node: Conv2DNode | DenseNode): number | undefined => {
+      if (!isScaled(node.kernel)) {
+        ownedWeightValues(node.kernel, kernel);
+        return undefined;
+      }
+      ownedWeightValues(node.kernel.unscaled, kernel);
+      new Float64Array(memory, scalesAt, node.kernel.scale.length).set(node.kernel.scale);
+      return scalesAt;
     };
     for (const node of graph.nodes) {
       const entry = layout.entries.get(node.name);
@@ -169,9 +183,9 @@ export function packWeights(graph: Graph, layout: WeightLayout, winograd: Winogr
       if (node.op === "conv2d" && transform) {
         // The transformed matrices (1-D F(m, 7) or 2-D F(4x4, 3x3)), each packed like a Cin x Cout GEMM.
         const [, , cin, cout] = node.kernelShape;
-        ownedWeightValues(node.kernel, kernel);
+        const scales = readKernel(node);
         new Float64Array(memory, matrixAt, transform.G.length).set(transform.G);
-        run({ kind: OpKind.PackwWinograd, src: kernelAt, cin, cout, dst: w, G: matrixAt, alpha: transform.alpha, r: transform.r, dims: transform.dims, scratch: scratchAt });
+        run({ kind: OpKind.PackwWinograd, src: kernelAt, cin, cout, dst: w, G: matrixAt, alpha: transform.alpha, r: transform.r, dims: transform.dims, scratch: scratchAt, scales });
         writePadded(f32, b, Math.ceil(cout / 8) * 8, node.bias);
         // The 1-D kernel reads its Bᵀ and Aᵀ right after the bias.
         const oneD = winograd1dShape(node);
@@ -179,9 +193,9 @@ export function packWeights(graph: Graph, layout: WeightLayout, winograd: Winogr
       } else if (node.op === "conv2d" || node.op === "dense") {
         const { K, N, groups } = gemmShape(node);
         const panels = Math.ceil(N / 8);
-        ownedWeightValues(node.kernel, kernel);
+        const scales = readKernel(node);
         for (let g = 0; g < groups; g++) {
-          run({ kind: OpKind.PackwGemm, src: kernelAt + g * N * 4, K, N, srcRowStride: N * groups * 4, dst: w + g * panels * K * 32 });
+          run({ kind: OpKind.PackwGemm, src: kernelAt + g * N * 4, K, N, srcRowStride: N * groups * 4, dst: w + g * panels * K * 32, scales: scales && scales + g * N * 8 });
           writePadded(f32, b + g * panels * 8, panels * 8, node.bias && node.bias.subarray(g * N, (g + 1) * N));
         }
       } else if (node.op === "batchnorm") {

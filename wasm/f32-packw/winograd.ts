@@ -1,4 +1,5 @@
 import { ptr, word } from "../common/op";
+import { scaled } from "./gemm";
 
 /**
  * Winograd kernel transform at load (not a plan step), straight into the
@@ -12,14 +13,16 @@ import { ptr, word } from "../common/op";
  * transforms amplify rounding error, so the kernel side adds none of its own.
  * Every sum starts from +0 and adds its nonzero terms in index order (the
  * inner sum over y first in 2-D), each product and sum rounded to float64:
- * no fused multiply-add, so both builds give the same bits. Runs on the
- * calling thread alone.
+ * no fused multiply-add, so both builds give the same bits. Column scales (a
+ * folded batchnorm's) apply to the kernel first, as in f32-packw/gemm.ts.
+ * Runs on the calling thread alone.
  *
  * Op words: 1 source (an HWIO kernel: the taps in order, each a Cin x Cout
  * matrix; r taps of a 1xr or rx1 kernel, r·r of an rxr one), 2 Cin, 3 Cout
  * (a multiple of 4), 4 destination (the matrices one after another, each
  * ceil(Cout/8) * Cin * 8 floats), 5 G (α x r float64, row-major), 6 α, 7 r,
- * 8 dimensions (1 or 2), 9 scratch (32 * (taps + r) bytes).
+ * 8 dimensions (1 or 2), 9 scratch (32 * (taps + r) bytes), 10 column scales
+ * (Cout float64) or 0 for none.
  */
 export function packwWinogradOp(op: usize): void {
   const src = ptr(op, 1);
@@ -38,13 +41,16 @@ export function packwWinogradOp(op: usize): void {
   const panels = (Cout + 7) >> 3;
   const matrixBytes = <usize>panels * panelBytes;
   const matrices = twoD ? alpha * alpha : alpha;
+  const scales = ptr(op, 10);
   for (let ci = 0; ci < Cin; ci++) {
     const row = src + ((<usize>ci * Cout) << 2);
     const rowOut = dst + (<usize>ci << 5);
     for (let co = 0; co < Cout; co += 4) {
       let s = row + (<usize>co << 2);
+      const sLo = scales ? v128.load(scales + (<usize>co << 3)) : v128.splat<f64>(0);
+      const sHi = scales ? v128.load(scales + (<usize>co << 3), 16) : v128.splat<f64>(0);
       for (let t = 0; t < taps; t++, s += tapBytes) {
-        const v = v128.load(s);
+        const v = scales ? scaled(v128.load(s), sLo, sHi) : v128.load(s);
         const at = gBuf + (<usize>t << 5);
         v128.store(at, f64x2.promote_low_f32x4(v));
         v128.store(at, f64x2.promote_low_f32x4(v128.shuffle<f32>(v, v, 2, 3, 2, 3)), 16);
