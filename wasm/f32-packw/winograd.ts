@@ -60,21 +60,11 @@ export function packwWinogradOp(op: usize): void {
         for (let a = 0; a < alpha; a++) {
           // Row a of G g: t_x = Σ_y G[a][y] g_yx.
           const ga = G + <usize>a * gRow;
-          for (let x = 0; x < r; x++) {
-            const at = tBuf + (<usize>x << 5);
-            v128.store(at, combine(ga, gBuf + (<usize>x << 5), <usize>r << 5, r));
-            v128.store(at, combine(ga, gBuf + (<usize>x << 5) + 16, <usize>r << 5, r), 16);
-          }
-          for (let b = 0; b < alpha; b++) {
-            const gb = G + <usize>b * gRow;
-            storeRounded(out + <usize>(a * alpha + b) * matrixBytes, combine(gb, tBuf, 32, r), combine(gb, tBuf + 16, 32, r));
-          }
+          for (let x = 0; x < r; x++) combineInto(tBuf + (<usize>x << 5), ga, gBuf + (<usize>x << 5), <usize>r << 5, r);
+          for (let b = 0; b < alpha; b++) v128.store(out + <usize>(a * alpha + b) * matrixBytes, combineRounded(G + <usize>b * gRow, tBuf, 32, r));
         }
       } else {
-        for (let xi = 0; xi < alpha; xi++) {
-          const gx = G + <usize>xi * gRow;
-          storeRounded(out + <usize>xi * matrixBytes, combine(gx, gBuf, 32, r), combine(gx, gBuf + 16, 32, r));
-        }
+        for (let xi = 0; xi < alpha; xi++) v128.store(out + <usize>xi * matrixBytes, combineRounded(G + <usize>xi * gRow, gBuf, 32, r));
       }
     }
     // Cout = 8·panels - 4: the last panel's upper four columns are zero.
@@ -86,21 +76,38 @@ export function packwWinogradOp(op: usize): void {
 }
 
 /**
- * Σ_k c_k v_k over `count` float64 coefficients at `coef` and float64 pairs
- * `stride` bytes apart from `vecs`: from +0, zero coefficients skipped.
+ * Σ_k c_k v_k over `count` float64 coefficients at `coef` and float64
+ * 4-vectors (low and high pair, 32 bytes each) `stride` bytes apart from
+ * `vecs`: from +0, zero coefficients skipped. Into the 32 bytes at `at`.
  */
 @inline
-function combine(coef: usize, vecs: usize, stride: usize, count: i32): v128 {
-  let sum = f64x2.splat(0);
+function combineInto(at: usize, coef: usize, vecs: usize, stride: usize, count: i32): void {
+  let lo = f64x2.splat(0);
+  let hi = f64x2.splat(0);
   for (let k = 0; k < count; k++) {
     const c = load<f64>(coef + (<usize>k << 3));
-    if (c != 0) sum = f64x2.add(sum, f64x2.mul(f64x2.splat(c), v128.load(vecs + <usize>k * stride)));
+    if (c == 0) continue;
+    const cv = f64x2.splat(c);
+    const v = vecs + <usize>k * stride;
+    lo = f64x2.add(lo, f64x2.mul(cv, v128.load(v)));
+    hi = f64x2.add(hi, f64x2.mul(cv, v128.load(v, 16)));
   }
-  return sum;
+  v128.store(at, lo);
+  v128.store(at, hi, 16);
 }
 
-/** Four float64 values (pairs `lo`, `hi`) rounded to float32 and stored at `to`. */
+/** The same sum rounded to float32 once: the four floats to store. */
 @inline
-function storeRounded(to: usize, lo: v128, hi: v128): void {
-  v128.store(to, v128.shuffle<f32>(f32x4.demote_f64x2_zero(lo), f32x4.demote_f64x2_zero(hi), 0, 1, 4, 5));
+function combineRounded(coef: usize, vecs: usize, stride: usize, count: i32): v128 {
+  let lo = f64x2.splat(0);
+  let hi = f64x2.splat(0);
+  for (let k = 0; k < count; k++) {
+    const c = load<f64>(coef + (<usize>k << 3));
+    if (c == 0) continue;
+    const cv = f64x2.splat(c);
+    const v = vecs + <usize>k * stride;
+    lo = f64x2.add(lo, f64x2.mul(cv, v128.load(v)));
+    hi = f64x2.add(hi, f64x2.mul(cv, v128.load(v, 16)));
+  }
+  return v128.shuffle<f32>(f32x4.demote_f64x2_zero(lo), f32x4.demote_f64x2_zero(hi), 0, 1, 4, 5);
 }
