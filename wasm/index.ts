@@ -1,6 +1,6 @@
 // Entry point of the kernel module. One plan step at a time, every thread runs
 // the same step range; threads meet at a barrier between steps.
-import { OP_AFFINE, OP_AVGPOOL, OP_BYTES, OP_GAVGPOOL, OP_IGEMM, OP_MAXPOOL, OP_PACKW_GEMM, OP_PACKW_WINOGRAD, OP_PAD, OP_SIGMOID, OP_SOFTMAX, OP_WINOGRAD, OP_WINOGRAD1D } from "./common/op";
+import { OP_AFFINE, OP_AVGPOOL, OP_BYTES, OP_GAVGPOOL, OP_IGEMM, OP_MAXPOOL, OP_PACKW_DEQUANTIZE, OP_PACKW_GEMM, OP_PACKW_WINOGRAD, OP_PAD, OP_SIGMOID, OP_SOFTMAX, OP_WINOGRAD, OP_WINOGRAD1D } from "./common/op";
 import { barrier } from "./common/barrier";
 import { igemmOp } from "./f32-igemm/igemm";
 import { poolOp } from "./f32-pool/pool";
@@ -11,6 +11,7 @@ import { winogradOp } from "./f32-winograd/4x4-3x3";
 import { sigmoidOp } from "./f32-sigmoid/sigmoid";
 import { winograd1dOp } from "./f32-winograd1d/winograd1d";
 import { padOp } from "./f32-pad/pad";
+import { packwDequantizeOp } from "./f32-packw/dequantize";
 import { packwGemmOp } from "./f32-packw/gemm";
 import { packwWinogradOp } from "./f32-packw/winograd";
 
@@ -41,6 +42,7 @@ export function run(tid: i32, threads: i32, ops: usize, from: i32, to: i32, sync
     else if (kind == OP_PAD) padOp(op, tid, threads);
     else if (kind == OP_PACKW_GEMM) packwGemmOp(op);
     else if (kind == OP_PACKW_WINOGRAD) packwWinogradOp(op);
+    else if (kind == OP_PACKW_DEQUANTIZE) packwDequantizeOp(op);
     else return i;
     if (threads > 1) barrier(sync, threads);
   }

@@ -21,6 +21,7 @@ export enum OpKind {
   Pad = 10,
   PackwGemm = 11,
   PackwWinograd = 12,
+  PackwDequantize = 13,
 }
 
 /** Word 13 of a pad step (wasm/f32-pad). */
@@ -212,8 +213,18 @@ export interface PackwWinogradStep {
   scales?: number;
 }
 
+/** Load-time decoding of uint8-quantized weights (wasm/f32-packw/dequantize.ts). */
+export interface PackwDequantizeStep {
+  kind: OpKind.PackwDequantize;
+  codes: number;
+  count: number;
+  /** min then step, float64. */
+  params: number;
+  dst: number;
+}
+
 export type Step = IgemmStep | PoolStep | GlobalAvgPoolStep | SoftmaxStep | AffineStep | WinogradStep | SigmoidStep | Winograd1dStep | PadStep
-  | PackwGemmStep | PackwWinogradStep;
+  | PackwGemmStep | PackwWinogradStep | PackwDequantizeStep;
 
 /** The bits of `value` rounded to float32, as the kernel reinterprets them. */
 function float32Bits(value: number): number {
@@ -261,6 +272,8 @@ function words(step: Step): number[] {
       return [step.kind, step.src, step.K, step.N, step.srcRowStride, step.dst, step.scales ?? 0];
     case OpKind.PackwWinograd:
       return [step.kind, step.src, step.cin, step.cout, step.dst, step.G, step.alpha, step.r, step.dims, step.scratch, step.scales ?? 0];
+    case OpKind.PackwDequantize:
+      return [step.kind, step.codes, step.count, step.params, step.dst];
   }
 }
 

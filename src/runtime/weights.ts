@@ -1,4 +1,4 @@
-import { convGroups, isScaled, ownedWeightValues, type Conv2DNode, type DenseNode, type Graph } from "../graph/ir.js";
+import { convGroups, isScaled, isUint8Quantized, ownedWeightValues, type Conv2DNode, type DenseNode, type Graph, type Weights } from "../graph/ir.js";
 import { batchNormAffine } from "../passes/fold-batchnorm.js";
 import { alignUp } from "./arena.js";
 import type { KernelMemory } from "./engine.js";
@@ -130,10 +130,11 @@ function kernelTransform(node: Conv2DNode): KernelTransform {
  * region starting at byte `base`. Each node's kernel is read (decoded, if
  * deferred) into wasm memory, then packed there by the kernel module
  * (wasm/f32-packw): 8-column panels, or the Winograd transform straight into
- * its packed matrices, applying a folded batchnorm's scales on the way (a
- * JavaScript pass over every weight costs more than the whole packing step).
+ * its packed matrices, applying a folded batchnorm's scales on the way;
+ * uint8-quantized kernels are dequantized there too (JavaScript passes over
+ * every weight cost more than the whole packing step).
  * One layer's values at a time besides the region: the staging memory (the
- * largest kernel, its scales and the step record) is allocated after
+ * largest kernel, its codes and scales, the step record) is allocated after
  * everything in `target` and released at the end, so the first plan's arena
  * reuses it. Every float a kernel reads is written, padding included; the
  * alignment gaps between entries are not, so callers pass fresh (zeroed)
@@ -154,6 +155,10 @@ export function packWeights(graph: Graph, layout: WeightLayout, winograd: Winogr
   const scratchAt = target.allocate(transformScratch);
   const scalesAt = target.allocate(channels * 8);
   const kernelAt = target.allocate(kernelFloats * 4);
+  // Uint8-quantized kernels: their codes, then min and step.
+  const quantized = gemms.some((n) => isUint8Quantized(isScaled(n.kernel) ? n.kernel.unscaled : n.kernel));
+  const codesAt = target.allocate(quantized ? kernelFloats : 0);
+  const paramsAt = target.allocate(16);
   try {
     // Views taken after allocating: allocating may grow the memory.
     const memory = target.memory.buffer;
@@ -163,13 +168,22 @@ export function packWeights(graph: Graph, layout: WeightLayout, winograd: Winogr
       encodeSteps(memory, ops, [step]);
       target.runSteps(ops, 1);
     };
+    const decode = (values: Weights) => {
+      if (!isUint8Quantized(values)) {
+        ownedWeightValues(values, kernel);
+        return;
+      }
+      new Uint8Array(memory, codesAt, values.length).set(values.codes);
+      new Float64Array(memory, paramsAt, 2).set([values.min, values.step]);
+      run({ kind: OpKind.PackwDequantize, codes: codesAt, count: values.length, params: paramsAt, dst: kernelAt });
+    };
     // A kernel into the scratch; a folded batchnorm's scales (returned address), if any, are left for the packing step to apply.
     const readKernel = (node: Conv2DNode | DenseNode): number | undefined => {
       if (!isScaled(node.kernel)) {
-        ownedWeightValues(node.kernel, kernel);
+        decode(node.kernel);
         return undefined;
       }
-      ownedWeightValues(node.kernel.unscaled, kernel);
+      decode(node.kernel.unscaled);
       new Float64Array(memory, scalesAt, node.kernel.scale.length).set(node.kernel.scale);
       return scalesAt;
     };

@@ -4,13 +4,14 @@
  * U = G g Gᵀ (F(4x4, 3x3)) and U = G g (F(3, 7), 1x7 and 7x1) as plain
  * matrix products summed in index order and rounded once, and GEMM panels
  * (grouped, dense, partial last panels) as plain index arithmetic; both
- * builds, which must pack the same bits. Weights are random with a wide
- * dynamic range, some exactly zero or negative zero; some kernels carry a
- * folded batchnorm's scales, which packing applies as decoding would.
+ * builds, which must pack the same bits. Kernels are float32 or tfjs uint8
+ * codes (dequantized in wasm), some with a folded batchnorm's scales, which
+ * packing applies as decoding would: the reference is always `decode`.
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { scaledWeights, weightValues, type Conv2DNode, type Graph, type Node } from "../../src/graph/ir.js";
+import { isScaled, isUint8Quantized, scaledWeights, weightValues, type Conv2DNode, type Graph, type Node, type Weights } from "../../src/graph/ir.js";
+import { WeightStore } from "../../src/import/tfjs-weights.js";
 import { compileKernels, KernelMemory, type KernelBuild } from "../../src/runtime/engine.js";
 import { gemmPacking, layoutWeights, packWeights, type WinogradChoice } from "../../src/runtime/weights.js";
 import { WINOGRAD_G } from "../../src/runtime/winograd.js";
@@ -18,13 +19,26 @@ import { winograd1dMatrices, winograd1dShape } from "../../src/runtime/winograd1
 import { conv, dense, graphOf, input, rng } from "./helpers.js";
 
 /**
- * Values over many binades, signs and zeros of both signs; `scaled`: with
- * per-output-channel scales still to apply (a folded batchnorm), float64
- * ones as the ONNX importer folds, which packing must round like decoding.
+ * How a test kernel is stored: float32 values over many binades, signs and
+ * zeros of both signs, or tfjs uint8 codes read through the real importer
+ * (a float64 min and step); `scaled`: with per-output-channel scales still
+ * to apply (a folded batchnorm), float64 ones as the ONNX importer folds,
+ * which packing must round like decoding.
  */
-function wide(node: Node, r: () => number, scaled: boolean): Node {
+interface Storage {
+  uint8: boolean;
+  scaled: boolean;
+}
+
+function stored(node: Node, r: () => number, { uint8, scaled }: Storage): Node {
   if (node.op !== "conv2d" && node.op !== "dense") return node;
-  const values = weightValues(node.kernel).map((_, i) => (i % 97 === 0 ? 0 : i % 89 === 0 ? -0 : r() * 2 ** Math.floor(r() * 40 - 20)));
+  const count = node.kernel.length;
+  const values: Weights = uint8
+    ? new WeightStore(
+      [{ paths: ["w"], weights: [{ name: `${node.name}/kernel`, shape: [...node.kernelShape], dtype: "float32", quantization: { dtype: "uint8", min: -r() - 0.1, scale: r() / 97 } }] }],
+      Uint8Array.from({ length: count }, () => Math.floor((r() + 0.5) * 256)), "test",
+    ).get(node.name, "kernel")!
+    : Float32Array.from({ length: count }, (_, i) => (i % 97 === 0 ? 0 : i % 89 === 0 ? -0 : r() * 2 ** Math.floor(r() * 40 - 20)));
   const cout = node.kernelShape.at(-1)!;
   const kernel = scaled ? scaledWeights(values, Float64Array.from({ length: cout }, () => r() * 3), cout) : values;
   return { ...node, kernel };
@@ -78,20 +92,21 @@ function naiveTransform(node: Conv2DNode, ci: number, co: number): number[] {
   return u;
 }
 
-const transformCases: { ks: [number, number, number, number]; scaled: boolean; why: string }[] = [
-  { ks: [3, 3, 4, 4], scaled: false, why: "F(4x4, 3x3), one half panel" },
-  { ks: [3, 3, 8, 20], scaled: true, why: "F(4x4, 3x3), a half-empty last panel, folded scales" },
-  { ks: [3, 3, 12, 32], scaled: false, why: "F(4x4, 3x3), full panels" },
-  { ks: [1, 7, 8, 12], scaled: false, why: "F(3, 7) 1x7, a half-empty last panel" },
-  { ks: [7, 1, 20, 16], scaled: true, why: "F(3, 7) 7x1, full panels, folded scales" },
+const transformCases: { ks: [number, number, number, number]; storage: Storage; why: string }[] = [
+  { ks: [3, 3, 4, 4], storage: { uint8: false, scaled: false }, why: "F(4x4, 3x3), one half panel" },
+  { ks: [3, 3, 8, 20], storage: { uint8: false, scaled: true }, why: "F(4x4, 3x3), a half-empty last panel, folded scales" },
+  { ks: [3, 3, 12, 32], storage: { uint8: true, scaled: true }, why: "F(4x4, 3x3), full panels, uint8 codes, folded scales" },
+  { ks: [1, 7, 8, 12], storage: { uint8: true, scaled: false }, why: "F(3, 7) 1x7, a half-empty last panel, uint8 codes" },
+  { ks: [7, 1, 20, 16], storage: { uint8: false, scaled: true }, why: "F(3, 7) 7x1, full panels, folded scales" },
 ];
 
 for (const build of ["relaxed", "plain"] as const) {
   for (const [i, c] of transformCases.entries()) {
     test(`Winograd kernel transform ${c.ks.join("x")} packs the rounded float64 G g${c.ks[0] === c.ks[1] ? " Gᵀ" : ""}, bit for bit: ${c.why} (${build}) #${i}`, async () => {
       const r = rng(700 + i);
-      const node = wide(conv("y", "x", r, c.ks), r, c.scaled) as Conv2DNode;
+      const node = stored(conv("y", "x", r, c.ks), r, c.storage) as Conv2DNode;
       const graph = graphOf([input("x", [9, 9, c.ks[2]]), node], ["y"]);
+      assert.is(isUint8Quantized(isScaled(node.kernel) ? node.kernel.unscaled : node.kernel), c.storage.uint8, "stored as asked");
       const { layout, region } = await packed(graph, () => true, build);
       const { matrices, rows, panels } = gemmPacking(node, () => true);
       const at = layout.entries.get("y")!.weights;
@@ -110,11 +125,11 @@ for (const build of ["relaxed", "plain"] as const) {
     });
   }
 
-  test(`GEMM panels hold the kernel bit for bit, padding columns zero: grouped and depthwise convs with folded scales, dense (${build})`, async () => {
+  test(`GEMM panels hold the kernel bit for bit, padding columns zero: grouped and depthwise convs with folded scales, dense; float32 and uint8 codes (${build})`, async () => {
     const r = rng(800);
-    const grouped = wide(conv("g", "x", r, [3, 3, 6, 36], { groups: 2, pads: { top: 1, left: 1, bottom: 1, right: 1 } }), r, true);
-    const depthwise = wide(conv("dw", "g", r, [3, 3, 1, 36], { groups: 36, pads: { top: 1, left: 1, bottom: 1, right: 1 } }), r, true);
-    const fc = wide(dense("fc", "dw", r, 9 * 9 * 36, 13), r, false);
+    const grouped = stored(conv("g", "x", r, [3, 3, 6, 36], { groups: 2, pads: { top: 1, left: 1, bottom: 1, right: 1 } }), r, { uint8: false, scaled: true });
+    const depthwise = stored(conv("dw", "g", r, [3, 3, 1, 36], { groups: 36, pads: { top: 1, left: 1, bottom: 1, right: 1 } }), r, { uint8: true, scaled: true });
+    const fc = stored(dense("fc", "dw", r, 9 * 9 * 36, 13), r, { uint8: true, scaled: false });
     const graph = graphOf([input("x", [9, 9, 12]), grouped, depthwise, fc], ["fc"]);
     const { layout, region } = await packed(graph, () => false, build);
     for (const node of [grouped, depthwise, fc]) {
