@@ -3,7 +3,7 @@
  * the pure importers take.
  */
 
-import { access, readFile } from "node:fs/promises";
+import { access, open, readFile, stat } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { dirname, join, resolve } from "node:path";
 
@@ -109,7 +109,7 @@ export async function readTfjsLayersModelFile(path: string): Promise<TfjsLayersA
   }
   const weightsManifest = checkManifest(model, path);
 
-  const shards: Uint8Array[] = [];
+  const files: string[] = [];
   for (const group of weightsManifest) {
     for (const shardPath of group.paths) {
       const file = resolve(dirname(path), shardPath);
@@ -124,25 +124,49 @@ export async function readTfjsLayersModelFile(path: string): Promise<TfjsLayersA
       if (found === undefined) {
         throw new Error(`${path}: weight shard ${shardPath} is missing (looked for ${candidates.join(", ")})`);
       }
-      shards.push(
-        bundled
-          ? decodeBase64(bundledString(await readFile(found, "utf8"), found), found)
-          : await readFile(found),
-      );
+      files.push(found);
     }
   }
+  if (!bundled) return { modelTopology: model.modelTopology, weightsManifest, weightData: await readConcatenated(files) };
+  // One shard's text at a time: each is a few megabytes of base64.
+  const shards: Uint8Array[] = [];
+  for (const file of files) shards.push(decodeBase64(bundledString(await readFile(file, "utf8"), file), file));
+  return { modelTopology: model.modelTopology, weightsManifest, weightData: concatenated(shards) };
+}
 
-  // A shard that owns its whole buffer is used as is (no second copy of the
-  // weights at load); otherwise one fresh buffer, so no Buffer pool memory leaks out.
-  const only = shards.length === 1 ? shards[0]! : undefined;
-  if (only && only.byteOffset === 0 && only.buffer.byteLength === only.byteLength) {
-    return { modelTopology: model.modelTopology, weightsManifest, weightData: new Uint8Array(only.buffer, 0, only.byteLength) };
-  }
-  const weightData = new Uint8Array(shards.reduce((n, s) => n + s.byteLength, 0));
+/** Byte arrays one after another in one fresh buffer (no Buffer pool memory leaks out). */
+function concatenated(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, s) => n + s.byteLength, 0));
   let offset = 0;
-  for (const shard of shards) {
-    weightData.set(shard, offset);
-    offset += shard.byteLength;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.byteLength;
   }
-  return { modelTopology: model.modelTopology, weightsManifest, weightData };
+  return out;
+}
+
+/**
+ * Files' bytes one after another in one fresh buffer, each file read straight
+ * into its place in one read where the OS allows (readFile reads in chunks
+ * into a buffer of its own, which would then be copied).
+ */
+async function readConcatenated(files: string[]): Promise<Uint8Array> {
+  const sizes = await Promise.all(files.map(async (file) => (await stat(file)).size));
+  const out = new Uint8Array(sizes.reduce((n, size) => n + size, 0));
+  let at = 0;
+  for (const [i, file] of files.entries()) {
+    const size = sizes[i]!;
+    const handle = await open(file, "r");
+    try {
+      for (let done = 0; done < size;) {
+        const { bytesRead } = await handle.read(out, at + done, size - done, done);
+        if (bytesRead === 0) throw new Error(`${file}: the file ended at byte ${done}, short of its ${size} bytes (did it change while loading?)`);
+        done += bytesRead;
+      }
+    } finally {
+      await handle.close();
+    }
+    at += size;
+  }
+  return out;
 }
