@@ -8,7 +8,7 @@ import { createRequire } from "node:module";
 import { dirname, join, resolve } from "node:path";
 
 import type { TfjsLayersArtifacts, WeightsGroup } from "../import/tfjs-layers.js";
-import { bundledObject, bundledString } from "../import/umd-bundle.js";
+import { bundledObject, bundledPlainString, bundledString } from "../import/umd-bundle.js";
 
 /** nsfwjs's class order (its NSFW_CLASSES 0…4), lower-cased. */
 const NSFWJS_LABELS = ["drawing", "hentai", "neutral", "porn", "sexy"];
@@ -74,16 +74,6 @@ function checkManifest(model: Record<string, unknown>, path: string): WeightsGro
   return manifest as WeightsGroup[];
 }
 
-/** Base64 → bytes, refusing anything that is not strict base64 (Buffer would silently skip it). */
-function decodeBase64(text: string, what: string): Uint8Array {
-  const bytes = Buffer.from(text, "base64");
-  // Canonical base64 re-encodes to itself; anything Buffer skipped or
-  // tolerated does not. Native on both sides, unlike a regex over megabytes.
-  if (text.length % 4 !== 0 || bytes.toString("base64") !== text) {
-    throw new Error(`${what}: the exported string is not base64`);
-  }
-  return bytes;
-}
 
 /**
  * Reads a tfjs layers model: a standard `model.json` whose
@@ -127,22 +117,62 @@ export async function readTfjsLayersModelFile(path: string): Promise<TfjsLayersA
       files.push(found);
     }
   }
-  if (!bundled) return { modelTopology: model.modelTopology, weightsManifest, weightData: await readConcatenated(files) };
-  // One shard's text at a time: each is a few megabytes of base64.
-  const shards: Uint8Array[] = [];
-  for (const file of files) shards.push(decodeBase64(bundledString(await readFile(file, "utf8"), file), file));
-  return { modelTopology: model.modelTopology, weightsManifest, weightData: concatenated(shards) };
+  const weightData = bundled ? await readBase64Bundles(files) : await readConcatenated(files);
+  return { modelTopology: model.modelTopology, weightsManifest, weightData };
 }
 
-/** Byte arrays one after another in one fresh buffer (no Buffer pool memory leaks out). */
-function concatenated(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, s) => n + s.byteLength, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.byteLength;
+/**
+ * The bytes that bundled shard files export as base64 strings, one after
+ * another in one fresh buffer. Each file is read as bytes into one reused
+ * buffer and its payload decoded from there straight into place (when it is
+ * a plain string, as minifiers write base64; else through the literal
+ * parser), so no shard is held as UTF-8-decoded text or copied again.
+ */
+async function readBase64Bundles(files: string[]): Promise<Uint8Array> {
+  const sizes = await Promise.all(files.map(async (file) => (await stat(file)).size));
+  const text = Buffer.allocUnsafe(Math.max(0, ...sizes));
+  // Base64 holds 3 bytes per 4 characters: the files' sizes bound the decoded total.
+  const out = Buffer.alloc(sizes.reduce((n, size) => n + Math.floor(size / 4) * 3, 0));
+  let at = 0;
+  for (const [i, file] of files.entries()) {
+    const bytes = await readInto(file, text.subarray(0, sizes[i]!));
+    const plain = bundledPlainString(bytes, file);
+    const payload = plain ? null : bundledString(bytes.toString("utf8"), file);
+    const length = plain ? plain.end - plain.start : payload!.length;
+    if (length % 4 !== 0) throw new Error(`${file}: the exported string is not base64`);
+    // In pieces of whole 4-character groups, so each piece's strings stay small (quickly collected).
+    for (let from = 0; from < length; from += BASE64_PIECE) {
+      const piece = plain ? text.toString("latin1", plain.start + from, plain.start + Math.min(from + BASE64_PIECE, length)) : payload!.slice(from, from + BASE64_PIECE);
+      const written = out.write(piece, at, "base64");
+      // Canonical base64 re-encodes to itself; anything Buffer skipped or
+      // tolerated does not. Native on both sides, unlike a regex over megabytes.
+      // Only the last piece may end in padding.
+      const last = from + BASE64_PIECE >= length;
+      if (out.toString("base64", at, at + written) !== piece || (!last && written !== (piece.length / 4) * 3)) {
+        throw new Error(`${file}: the exported string is not base64`);
+      }
+      at += written;
+    }
   }
-  return out;
+  return new Uint8Array(out.buffer, out.byteOffset, at);
+}
+
+/** Base64 characters decoded at a time (a multiple of 4). */
+const BASE64_PIECE = 64 * 1024;
+
+/** Reads the file `path` into `into`, which is exactly its size; returns `into`. */
+async function readInto(path: string, into: Buffer): Promise<Buffer> {
+  const handle = await open(path, "r");
+  try {
+    for (let done = 0; done < into.length;) {
+      const { bytesRead } = await handle.read(into, done, into.length - done, done);
+      if (bytesRead === 0) throw new Error(`${path}: the file ended at byte ${done}, short of its ${into.length} bytes (did it change while loading?)`);
+      done += bytesRead;
+    }
+  } finally {
+    await handle.close();
+  }
+  return into;
 }
 
 /**
@@ -155,18 +185,8 @@ async function readConcatenated(files: string[]): Promise<Uint8Array> {
   const out = new Uint8Array(sizes.reduce((n, size) => n + size, 0));
   let at = 0;
   for (const [i, file] of files.entries()) {
-    const size = sizes[i]!;
-    const handle = await open(file, "r");
-    try {
-      for (let done = 0; done < size;) {
-        const { bytesRead } = await handle.read(out, at + done, size - done, done);
-        if (bytesRead === 0) throw new Error(`${file}: the file ended at byte ${done}, short of its ${size} bytes (did it change while loading?)`);
-        done += bytesRead;
-      }
-    } finally {
-      await handle.close();
-    }
-    at += size;
+    await readInto(file, Buffer.from(out.buffer, at, sizes[i]!));
+    at += sizes[i]!;
   }
   return out;
 }
