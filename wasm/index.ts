@@ -1,5 +1,6 @@
 // Entry point of the kernel module. One plan step at a time, every thread runs
-// the same step range; threads meet at a barrier between steps.
+// the same step range; threads meet at a barrier between steps. At load, the
+// host runs weight-packing steps (f32-packw) through it on its own thread.
 import { OP_AFFINE, OP_AVGPOOL, OP_BYTES, OP_GAVGPOOL, OP_IGEMM, OP_MAXPOOL, OP_PACKW_DEQUANTIZE, OP_PACKW_GEMM, OP_PACKW_WINOGRAD, OP_PAD, OP_SIGMOID, OP_SOFTMAX, OP_WINOGRAD, OP_WINOGRAD1D } from "./common/op";
 import { barrier } from "./common/barrier";
 import { igemmOp } from "./f32-igemm/igemm";

@@ -44,8 +44,9 @@ export interface ConvertOptions {
  * Optimizes an imported graph, packs its weights and returns the .iwm file.
  * Optimizing fuses tensors away, so what must stay readable (run outputs,
  * embed(), the blocks verify compares) is decided here, once. Packing runs
- * the kernel module (wasm/f32-packw), in wasm memory of its own, whose
- * packed region is then copied into the file; either build packs the same bits.
+ * the kernel module (wasm/f32-packw; either build packs the same bits), in
+ * wasm memory of its own, whose packed region is then copied into the file:
+ * conversion holds the region twice for a moment, loading never does.
  */
 export async function convertToIwm(imported: Graph, opts: ConvertOptions = {}): Promise<Uint8Array> {
   const weights = opts.weights ?? "f32";

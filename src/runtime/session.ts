@@ -38,8 +38,9 @@ export interface PackedModel {
   winograd: WinogradChoice;
   /**
    * Writes the packed weight region (`layout.bytes` bytes) into `target`'s
-   * memory from byte `base` on. It may use memory allocated after `base`
-   * meanwhile, and frees it before returning.
+   * memory from byte `base` on. It may allocate staging memory from `target`
+   * meanwhile; it releases it before returning, so what is allocated next
+   * (the first plan) reuses those pages.
    */
   writeWeights(target: KernelMemory, base: number): void | Promise<void>;
 }

@@ -191,7 +191,8 @@ export function packWeights(graph: Graph, layout: WeightLayout, winograd: Winogr
       const entry = layout.entries.get(node.name);
       if (!entry) continue;
       if (entry.scales !== undefined) throw new Error(`node ${node.name}: int8 weights are read from an .iwm file as stored, not packed from float32`);
-      const w = base + entry.weights;
+      // The weights' byte address (the packing steps take addresses), the bias's float index.
+      const weightsAt = base + entry.weights;
       const b = (base + entry.bias) / 4;
       const transform = transforms.get(node.name);
       if (node.op === "conv2d" && transform) {
@@ -199,7 +200,7 @@ export function packWeights(graph: Graph, layout: WeightLayout, winograd: Winogr
         const [, , cin, cout] = node.kernelShape;
         const scales = readKernel(node);
         new Float64Array(memory, matrixAt, transform.G.length).set(transform.G);
-        run({ kind: OpKind.PackwWinograd, src: kernelAt, cin, cout, dst: w, G: matrixAt, alpha: transform.alpha, r: transform.r, dims: transform.dims, scratch: scratchAt, scales });
+        run({ kind: OpKind.PackwWinograd, src: kernelAt, cin, cout, dst: weightsAt, G: matrixAt, alpha: transform.alpha, r: transform.r, dims: transform.dims, scratch: scratchAt, scales });
         writePadded(f32, b, Math.ceil(cout / 8) * 8, node.bias);
         // The 1-D kernel reads its Bᵀ and Aᵀ right after the bias.
         const oneD = winograd1dShape(node);
@@ -209,12 +210,12 @@ export function packWeights(graph: Graph, layout: WeightLayout, winograd: Winogr
         const panels = Math.ceil(N / 8);
         const scales = readKernel(node);
         for (let g = 0; g < groups; g++) {
-          run({ kind: OpKind.PackwGemm, src: kernelAt + g * N * 4, K, N, srcRowStride: N * groups * 4, dst: w + g * panels * K * 32, scales: scales && scales + g * N * 8 });
+          run({ kind: OpKind.PackwGemm, src: kernelAt + g * N * 4, K, N, srcRowStride: N * groups * 4, dst: weightsAt + g * panels * K * 32, scales: scales && scales + g * N * 8 });
           writePadded(f32, b + g * panels * 8, panels * 8, node.bias && node.bias.subarray(g * N, (g + 1) * N));
         }
       } else if (node.op === "batchnorm") {
         const { scale, shift } = batchNormAffine(node);
-        writePadded(f32, w / 4, alignUp(scale.length, 4), scale);
+        writePadded(f32, weightsAt / 4, alignUp(scale.length, 4), scale);
         writePadded(f32, b, alignUp(shift.length, 4), shift);
       }
     }
