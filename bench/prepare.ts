@@ -36,8 +36,8 @@ await writeFile(join(out, "weights.bin"), artifacts.weightData);
 
 const graph = importTfjsLayers(artifacts, { source: artifacts.source });
 await writeFile(join(out, "model.onnx"), graphToOnnx(graph));
-await writeFile(join(out, "model.iwm"), convertToIwm(graph, { weights: "f32" }));
-await writeFile(join(out, "model-int8.iwm"), convertToIwm(graph, { weights: "int8" }));
+await writeFile(join(out, "model.iwm"), await convertToIwm(graph, { weights: "f32" }));
+await writeFile(join(out, "model-int8.iwm"), await convertToIwm(graph, { weights: "int8" }));
 
 const per = SIDE * SIDE * 3;
 const input = new Float32Array(PHOTOS.length * per);

@@ -1,7 +1,8 @@
 // Entry point of the kernel module. One plan step at a time; any number of
 // threads run the same step range, claiming each step's work units, and a step
-// starts only once every unit of the previous one is done.
-import { OP_AFFINE, OP_AVGPOOL, OP_BYTES, OP_DONE, OP_GAVGPOOL, OP_IGEMM, OP_MAXPOOL, OP_PAD, OP_SIGMOID, OP_SOFTMAX, OP_UNITS, OP_WINOGRAD, OP_WINOGRAD1D, finishedUnits, resetUnitsDone } from "./common/op";
+// starts only once every unit of the previous one is done. At load, the host
+// runs weight-packing steps (f32-packw) through it on its own thread.
+import { OP_AFFINE, OP_AVGPOOL, OP_BYTES, OP_DONE, OP_GAVGPOOL, OP_IGEMM, OP_MAXPOOL, OP_PACKW_DEQUANTIZE, OP_PACKW_GEMM, OP_PACKW_WINOGRAD, OP_PAD, OP_SIGMOID, OP_SOFTMAX, OP_UNITS, OP_WINOGRAD, OP_WINOGRAD1D, finishedUnits, resetUnitsDone } from "./common/op";
 import { igemmOp } from "./f32-igemm/igemm";
 import { poolOp } from "./f32-pool/pool";
 import { gavgpoolOp } from "./f32-gavgpool/gavgpool";
@@ -11,6 +12,9 @@ import { winogradOp } from "./f32-winograd/4x4-3x3";
 import { sigmoidOp } from "./f32-sigmoid/sigmoid";
 import { winograd1dOp } from "./f32-winograd1d/winograd1d";
 import { padOp } from "./f32-pad/pad";
+import { packwDequantizeOp } from "./f32-packw/dequantize";
+import { packwGemmOp } from "./f32-packw/gemm";
+import { packwWinogradOp } from "./f32-packw/winograd";
 
 /** First byte the host may use: everything below belongs to this module's static data. */
 export function heapBase(): usize {
@@ -50,7 +54,7 @@ export function run(tid: i32, ops: usize, from: i32, to: i32, spins: i32, block:
   return to;
 }
 
-/** Claims and runs units of the step at `op`; returns its unit count, or -1 for an unknown kind. */
+/** Claims and runs units of the step at `op`; returns its unit count (0: nothing shared), or -1 for an unknown kind. */
 function runStep(op: usize, tid: i32): i32 {
   const kind = load<i32>(op);
   if (kind == OP_IGEMM) return igemmOp(op);
@@ -63,7 +67,12 @@ function runStep(op: usize, tid: i32): i32 {
   if (kind == OP_SIGMOID) return sigmoidOp(op);
   if (kind == OP_WINOGRAD1D) return winograd1dOp(op, tid);
   if (kind == OP_PAD) return padOp(op);
-  return -1;
+  // Packing steps run whole on the one thread that packs, at load: no units to share.
+  if (kind == OP_PACKW_GEMM) packwGemmOp(op);
+  else if (kind == OP_PACKW_WINOGRAD) packwWinogradOp(op);
+  else if (kind == OP_PACKW_DEQUANTIZE) packwDequantizeOp(op);
+  else return -1;
+  return 0;
 }
 
 /** Waits until the finished-units count at `done` reaches `units`; false when it gave up without `block`. */

@@ -168,7 +168,7 @@ async function convert(p: Parsed): Promise<number> {
   const weights = p.flags.get("--weights") ?? "f32";
   if (!WEIGHT_STORAGES.includes(weights as WeightStorage)) throw new UsageError(`--weights takes f32, f16 or int8, got ${String(weights)}`);
   const graph = await importGraph(await modelSource(p));
-  const bytes = convertToIwm(graph, { weights: weights as WeightStorage, keep: listFlag(p, "--keep", "") });
+  const bytes = await convertToIwm(graph, { weights: weights as WeightStorage, keep: listFlag(p, "--keep", "") });
   await writeFile(out, bytes);
   console.log(`${out}: ${(bytes.length / 2 ** 20).toFixed(1)} MiB, ${weights} weights, from ${graph.metadata.source}`);
   return 0;

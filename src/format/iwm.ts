@@ -14,6 +14,7 @@
 import { alignUp } from "../runtime/arena.js";
 import { layoutWeights } from "../runtime/weights.js";
 import type { Graph } from "../graph/ir.js";
+import { compileKernels, KernelMemory } from "../runtime/engine.js";
 import { packModel, type PackedModel } from "../runtime/session.js";
 import type { IwmFile } from "./file.js";
 import { decodeHeader, encodeHeader } from "./header.js";
@@ -42,9 +43,12 @@ export interface ConvertOptions {
 /**
  * Optimizes an imported graph, packs its weights and returns the .iwm file.
  * Optimizing fuses tensors away, so what must stay readable (run outputs,
- * embed(), the blocks verify compares) is decided here, once.
+ * embed(), the blocks verify compares) is decided here, once. Packing runs
+ * the kernel module (wasm/f32-packw; either build packs the same bits), in
+ * wasm memory of its own, whose packed region is then copied into the file:
+ * conversion holds the region twice for a moment, loading never does.
  */
-export function convertToIwm(imported: Graph, opts: ConvertOptions = {}): Uint8Array {
+export async function convertToIwm(imported: Graph, opts: ConvertOptions = {}): Promise<Uint8Array> {
   const weights = opts.weights ?? "f32";
   if (!WEIGHT_STORAGES.includes(weights)) throw new Error(`weights must be "f32", "f16" or "int8", got ${JSON.stringify(weights)}`);
   const { blocks = [], embedding } = imported.metadata;
@@ -60,13 +64,11 @@ export function convertToIwm(imported: Graph, opts: ConvertOptions = {}): Uint8A
   view.setUint32(4, IWM_VERSION, true);
   view.setUint32(8, header.length, true);
   file.set(header, PREFIX_BYTES);
-  if (weights === "f32") {
-    packed.writeWeights(file.buffer, regionAt);
-  } else {
-    const region = new ArrayBuffer(packed.layout.bytes);
-    packed.writeWeights(region, 0);
-    encodeRegion(new Float32Array(region), segments, weights, file.subarray(regionAt));
-  }
+  const target = new KernelMemory((await compileKernels("auto")).module, packed.layout.bytes);
+  const base = target.allocate(packed.layout.bytes);
+  packed.writeWeights(target, base);
+  if (weights === "f32") file.set(new Uint8Array(target.memory.buffer, base, packed.layout.bytes), regionAt);
+  else encodeRegion(new Float32Array(target.memory.buffer, base, packed.layout.bytes / 4), segments, weights, file.subarray(regionAt));
   return file;
 }
 
@@ -130,9 +132,9 @@ export async function readIwm(file: IwmFile): Promise<IwmModel> {
     winograd: header.winograd,
     weights,
     keep: header.keep,
-    writeWeights: (memory, base) => weights === "f32"
+    writeWeights: (target, base) => weights === "f32"
       // The stored region is the packed region: one copy, no per-weight work.
-      ? file.read(regionAt, new Uint8Array(memory, base, layout.bytes))
-      : decodeRegion(file, regionAt, segmentsOf(graph, header.shapes, resident, header.winograd), weights, resident, memory, base),
+      ? file.read(regionAt, new Uint8Array(target.memory.buffer, base, layout.bytes))
+      : decodeRegion(file, regionAt, segmentsOf(graph, header.shapes, resident, header.winograd), weights, resident, target.memory.buffer, base),
   };
 }

@@ -61,12 +61,47 @@ export function ownedWeightValues(w: Weights, into?: Float32Array): Float32Array
 }
 
 /**
+ * Deferred weights stored as uint8 codes, each value min + code * step in
+ * float64 rounded to float32 (tfjs's uint8 quantization). Packing copies the
+ * codes into wasm memory and dequantizes them there (wasm/f32-packw), which
+ * gives the same bits as `decode`.
+ */
+export interface Uint8QuantizedWeights extends DeferredWeights {
+  readonly codes: Uint8Array;
+  readonly min: number;
+  readonly step: number;
+}
+
+/** Whether `w` is stored as uint8 codes (see Uint8QuantizedWeights). */
+export function isUint8Quantized(w: Weights): w is Uint8QuantizedWeights {
+  return !(w instanceof Float32Array) && "codes" in w;
+}
+
+/**
+ * Deferred weights that are `unscaled` with output channel c (the last axis)
+ * multiplied by `scale[c]`, each product rounded to float32. Packing reads
+ * the two parts and applies the scale as it packs (wasm/f32-packw), which
+ * gives the same bits as `decode`.
+ */
+export interface ScaledWeights extends DeferredWeights {
+  readonly unscaled: Weights;
+  readonly scale: ArrayLike<number>;
+}
+
+/** Whether `w` is a kernel with its output-channel scales not applied yet (see scaledWeights). */
+export function isScaled(w: Weights): w is ScaledWeights {
+  return !(w instanceof Float32Array) && "unscaled" in w;
+}
+
+/**
  * `kernel` with output channel c (the last axis, `channels` long) multiplied
  * by `scale[c]`, deferred until read.
  */
-export function scaledWeights(kernel: Weights, scale: ArrayLike<number>, channels: number): DeferredWeights {
+export function scaledWeights(kernel: Weights, scale: ArrayLike<number>, channels: number): ScaledWeights {
   return {
     length: kernel.length,
+    unscaled: kernel,
+    scale,
     decode(into) {
       const values = ownedWeightValues(kernel, into);
       for (let row = 0; row < values.length; row += channels) {

@@ -3,7 +3,7 @@
  * concatenated shard bytes, and how to decode it into float32.
  */
 
-import type { DeferredWeights } from "../graph/ir.js";
+import type { DeferredWeights, Uint8QuantizedWeights } from "../graph/ir.js";
 import { halfToFloat } from "./float16.js";
 
 /** Storage quantization of one manifest tensor (tfjs `quantize_*` converter options). */
@@ -157,7 +157,13 @@ export class WeightStore {
       );
     }
     const entry = matches[0]!;
-    return { name: entry.name, shape: [...entry.shape], length: entry.count, decode: (into) => this.decode(entry, into) };
+    const found = { name: entry.name, shape: [...entry.shape], length: entry.count, decode: (into?: Float32Array) => this.decode(entry, into) };
+    const { storage } = entry;
+    if (storage.dtype !== "uint8") return found;
+    // Packing dequantizes the codes in wasm (see Uint8QuantizedWeights).
+    const codes = new Uint8Array(this.view.buffer, this.view.byteOffset + entry.offset, entry.count);
+    const quantized: Weight & Uint8QuantizedWeights = { ...found, codes, min: storage.min, step: storage.scale };
+    return quantized;
   }
 
   private decode({ storage, offset, count }: Entry, into?: Float32Array): Float32Array {

@@ -165,13 +165,16 @@ class LiteralParser {
   }
 }
 
+/** The assignment of a literal to a module's `exports`, up to the literal. */
+const EXPORTS = /\.exports\s*=\s*(?=[{["'])/;
+
 /**
  * The literal a bundle assigns to its module's `exports`. `what` names the
  * bundle in errors. The literal must be the whole module body, i.e. followed
  * by the end of the module function.
  */
 function exportedLiteral(text: string, what: string): unknown {
-  const match = /\.exports\s*=\s*(?=[{["'])/.exec(text);
+  const match = EXPORTS.exec(text);
   if (!match) throw new Error(`${what}: no "exports=<literal>" assignment found; not a bundled tfjs model file?`);
   const parser = new LiteralParser(text, match.index + match[0].length, what);
   const value = parser.value();
@@ -194,4 +197,36 @@ export function bundledString(text: string, what: string): string {
   const value = exportedLiteral(text, what);
   if (typeof value !== "string") throw new Error(`${what}: the bundle exports a ${typeof value}, expected a string`);
   return value;
+}
+
+/** How far into a shard bundle its `exports=` is looked for: the wrapper code before it is short. */
+const HEAD_BYTES = 64 * 1024;
+
+/**
+ * Where the string a bundled shard file exports sits in the file's bytes
+ * ([start, end) of its characters), found without decoding the megabytes of
+ * payload as text. Only for a plain string: ASCII wrapper code before it, no
+ * escape or line break inside (base64 has none), and what follows it as
+ * bundledString requires; that string is then these bytes. Null otherwise:
+ * the caller decodes the file and calls bundledString, which accepts or
+ * refuses it, saying where.
+ */
+export function bundledPlainString(bytes: Uint8Array, what: string): { start: number; end: number } | null {
+  const head = bytes.subarray(0, HEAD_BYTES);
+  const match = EXPORTS.exec(new TextDecoder().decode(head));
+  if (!match) return null;
+  const open = match.index + match[0].length;
+  // Character offsets in the decoded head are byte offsets only while it is ASCII.
+  if (head.subarray(0, open).some((b) => b >= 0x80)) return null;
+  const quote = bytes[open];
+  if (quote !== 0x22 && quote !== 0x27) return null;
+  const start = open + 1;
+  const end = bytes.indexOf(quote, start);
+  if (end < 0) return null;
+  const payload = bytes.subarray(start, end);
+  if (payload.includes(0x5c) || payload.includes(0x0a)) return null;
+  // The module body must end right after the literal, as exportedLiteral checks.
+  const tail = new LiteralParser(new TextDecoder().decode(bytes.subarray(end + 1, end + 65)), 0, what);
+  tail.eat(";");
+  return tail.eat("}") ? { start, end } : null;
 }

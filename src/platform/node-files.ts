@@ -3,12 +3,12 @@
  * the pure importers take.
  */
 
-import { access, readFile } from "node:fs/promises";
+import { access, open, readFile, stat } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { dirname, join, resolve } from "node:path";
 
 import type { TfjsLayersArtifacts, WeightsGroup } from "../import/tfjs-layers.js";
-import { bundledObject, bundledString } from "../import/umd-bundle.js";
+import { bundledObject, bundledPlainString, bundledString } from "../import/umd-bundle.js";
 
 /** nsfwjs's class order (its NSFW_CLASSES 0…4), lower-cased. */
 const NSFWJS_LABELS = ["drawing", "hentai", "neutral", "porn", "sexy"];
@@ -74,16 +74,6 @@ function checkManifest(model: Record<string, unknown>, path: string): WeightsGro
   return manifest as WeightsGroup[];
 }
 
-/** Base64 → bytes, refusing anything that is not strict base64 (Buffer would silently skip it). */
-function decodeBase64(text: string, what: string): Uint8Array {
-  const bytes = Buffer.from(text, "base64");
-  // Canonical base64 re-encodes to itself; anything Buffer skipped or
-  // tolerated does not. Native on both sides, unlike a regex over megabytes.
-  if (text.length % 4 !== 0 || bytes.toString("base64") !== text) {
-    throw new Error(`${what}: the exported string is not base64`);
-  }
-  return bytes;
-}
 
 /**
  * Reads a tfjs layers model: a standard `model.json` whose
@@ -109,7 +99,7 @@ export async function readTfjsLayersModelFile(path: string): Promise<TfjsLayersA
   }
   const weightsManifest = checkManifest(model, path);
 
-  const shards: Uint8Array[] = [];
+  const files: string[] = [];
   for (const group of weightsManifest) {
     for (const shardPath of group.paths) {
       const file = resolve(dirname(path), shardPath);
@@ -124,25 +114,79 @@ export async function readTfjsLayersModelFile(path: string): Promise<TfjsLayersA
       if (found === undefined) {
         throw new Error(`${path}: weight shard ${shardPath} is missing (looked for ${candidates.join(", ")})`);
       }
-      shards.push(
-        bundled
-          ? decodeBase64(bundledString(await readFile(found, "utf8"), found), found)
-          : await readFile(found),
-      );
+      files.push(found);
     }
   }
-
-  // A shard that owns its whole buffer is used as is (no second copy of the
-  // weights at load); otherwise one fresh buffer, so no Buffer pool memory leaks out.
-  const only = shards.length === 1 ? shards[0]! : undefined;
-  if (only && only.byteOffset === 0 && only.buffer.byteLength === only.byteLength) {
-    return { modelTopology: model.modelTopology, weightsManifest, weightData: new Uint8Array(only.buffer, 0, only.byteLength) };
-  }
-  const weightData = new Uint8Array(shards.reduce((n, s) => n + s.byteLength, 0));
-  let offset = 0;
-  for (const shard of shards) {
-    weightData.set(shard, offset);
-    offset += shard.byteLength;
-  }
+  const weightData = bundled ? await readBase64Bundles(files) : await readConcatenated(files);
   return { modelTopology: model.modelTopology, weightsManifest, weightData };
+}
+
+/**
+ * The bytes that bundled shard files export as base64 strings, one after
+ * another in one fresh buffer. Each file is read as bytes into one reused
+ * buffer and its payload decoded from there straight into place (when it is
+ * a plain string, as minifiers write base64; else through the literal
+ * parser), so no shard is held as UTF-8-decoded text or copied again.
+ */
+async function readBase64Bundles(files: string[]): Promise<Uint8Array> {
+  const sizes = await Promise.all(files.map(async (file) => (await stat(file)).size));
+  const text = Buffer.allocUnsafe(Math.max(0, ...sizes));
+  // Base64 holds 3 bytes per 4 characters: the files' sizes bound the decoded total.
+  const out = Buffer.alloc(sizes.reduce((n, size) => n + Math.floor(size / 4) * 3, 0));
+  let at = 0;
+  for (const [i, file] of files.entries()) {
+    const bytes = await readInto(file, text.subarray(0, sizes[i]!));
+    const plain = bundledPlainString(bytes, file);
+    const payload = plain ? null : bundledString(bytes.toString("utf8"), file);
+    const length = plain ? plain.end - plain.start : payload!.length;
+    if (length % 4 !== 0) throw new Error(`${file}: the exported string is not base64`);
+    // In pieces of whole 4-character groups, so each piece's strings stay small (quickly collected).
+    for (let from = 0; from < length; from += BASE64_PIECE) {
+      const piece = plain ? text.toString("latin1", plain.start + from, plain.start + Math.min(from + BASE64_PIECE, length)) : payload!.slice(from, from + BASE64_PIECE);
+      const written = out.write(piece, at, "base64");
+      // Canonical base64 re-encodes to itself; anything Buffer skipped or
+      // tolerated does not. Native on both sides, unlike a regex over megabytes.
+      // Only the last piece may end in padding.
+      const last = from + BASE64_PIECE >= length;
+      if (out.toString("base64", at, at + written) !== piece || (!last && written !== (piece.length / 4) * 3)) {
+        throw new Error(`${file}: the exported string is not base64`);
+      }
+      at += written;
+    }
+  }
+  return new Uint8Array(out.buffer, out.byteOffset, at);
+}
+
+/** Base64 characters decoded at a time (a multiple of 4). */
+const BASE64_PIECE = 64 * 1024;
+
+/** Reads the file `path` into `into`, which is exactly its size; returns `into`. */
+async function readInto(path: string, into: Buffer): Promise<Buffer> {
+  const handle = await open(path, "r");
+  try {
+    for (let done = 0; done < into.length;) {
+      const { bytesRead } = await handle.read(into, done, into.length - done, done);
+      if (bytesRead === 0) throw new Error(`${path}: the file ended at byte ${done}, short of its ${into.length} bytes (did it change while loading?)`);
+      done += bytesRead;
+    }
+  } finally {
+    await handle.close();
+  }
+  return into;
+}
+
+/**
+ * Files' bytes one after another in one fresh buffer, each file read straight
+ * into its place in one read where the OS allows (readFile reads in chunks
+ * into a buffer of its own, which would then be copied).
+ */
+async function readConcatenated(files: string[]): Promise<Uint8Array> {
+  const sizes = await Promise.all(files.map(async (file) => (await stat(file)).size));
+  const out = new Uint8Array(sizes.reduce((n, size) => n + size, 0));
+  let at = 0;
+  for (const [i, file] of files.entries()) {
+    await readInto(file, Buffer.from(out.buffer, at, sizes[i]!));
+    at += sizes[i]!;
+  }
+  return out;
 }

@@ -68,6 +68,66 @@ export interface EngineOptions {
 }
 
 /**
+ * Wasm memory with an instance of the kernel module on it, and a bump
+ * allocator over that memory: what packing weights needs (src/runtime/weights.ts).
+ * An Engine adds worker threads and runs plans on it.
+ */
+export class KernelMemory {
+  readonly memory: WebAssembly.Memory;
+  protected readonly kernels: KernelExports;
+  private top: number;
+
+  constructor(module: WebAssembly.Module, initialBytes: number) {
+    const pages = Math.ceil((initialBytes + 1024 * 1024) / PAGE);
+    if (pages > MAX_PAGES) {
+      throw new Error(`the model needs ${Math.ceil(initialBytes / 2 ** 20)} MiB of wasm memory, more than the ${MAX_PAGES / 16} MiB the kernels can address`);
+    }
+    this.memory = new WebAssembly.Memory({ initial: pages, maximum: MAX_PAGES, shared: true });
+    const instance = new WebAssembly.Instance(module, { env: { memory: this.memory } });
+    this.kernels = instance.exports as unknown as KernelExports;
+    this.top = align(this.kernels.heapBase());
+  }
+
+  /** Reserves `bytes` of wasm memory (64-byte aligned), growing the memory when needed. */
+  allocate(bytes: number): number {
+    const at = this.top;
+    const end = align(at + bytes);
+    const have = this.memory.buffer.byteLength;
+    if (end > have) {
+      const pages = Math.ceil((end - have) / PAGE);
+      if (have / PAGE + pages > MAX_PAGES) {
+        throw new Error(`out of wasm memory: need ${Math.ceil(end / 2 ** 20)} MiB, the kernels address at most ${MAX_PAGES / 16} MiB`);
+      }
+      this.memory.grow(pages);
+    }
+    this.top = end;
+    return at;
+  }
+
+  /**
+   * Releases everything allocated after `mark` (a value of `bytesUsed`), for
+   * reuse by later allocations. The caller guarantees nothing there is in use.
+   */
+  release(mark: number): void {
+    this.top = mark;
+  }
+
+  /** Bytes of wasm memory in use. */
+  get bytesUsed(): number {
+    return this.top;
+  }
+
+  /**
+   * Runs the `steps` steps at `ops` to the end on the calling thread, for
+   * work outside plans (weight packing at load), whose steps claim no work units.
+   */
+  runSteps(ops: number, steps: number): void {
+    const reached = this.kernels.run(0, ops, 0, steps, 0, 0);
+    if (reached < 0) throw stepError(-1 - reached);
+  }
+}
+
+/**
  * One model's wasm memory, its kernel instances and worker threads.
  * `threads` threads run every step together: the caller's thread and
  * threads - 1 workers (each worker is a whole JavaScript environment, ~9 MB).
@@ -75,31 +135,21 @@ export interface EngineOptions {
  * between them, never blocking: timers and I/O keep flowing, and the workers
  * carry on meanwhile, since no thread waits for another that is away.
  */
-export class Engine {
-  readonly memory: WebAssembly.Memory;
+export class Engine extends KernelMemory {
   readonly threads: number;
   readonly build: KernelBuild;
   private readonly platform: Platform;
-  private readonly kernels: KernelExports;
   private readonly workers: WorkerHandle[] = [];
   /** Settles when every worker has instantiated the kernels (load overlaps with their start). */
   private readonly workersReady: Promise<void>;
-  private top: number;
   private failure: Error | null = null;
   private pending: { resolve: () => void; reject: (e: Error) => void; remaining: number } | null = null;
 
   private constructor(opts: EngineOptions) {
+    super(opts.module, opts.initialBytes);
     this.threads = opts.threads;
     this.build = opts.build;
     this.platform = opts.platform;
-    const pages = Math.ceil((opts.initialBytes + 1024 * 1024) / PAGE);
-    if (pages > MAX_PAGES) {
-      throw new Error(`the model needs ${Math.ceil(opts.initialBytes / 2 ** 20)} MiB of wasm memory, more than the ${MAX_PAGES / 16} MiB the kernels can address`);
-    }
-    this.memory = new WebAssembly.Memory({ initial: pages, maximum: MAX_PAGES, shared: true });
-    const instance = new WebAssembly.Instance(opts.module, { env: { memory: this.memory } });
-    this.kernels = instance.exports as unknown as KernelExports;
-    this.top = align(this.kernels.heapBase());
     this.workersReady = opts.threads > 1 ? this.startWorkers(opts.module) : Promise.resolve();
     // Reported by ready(); until then a failed start must not be an unhandled rejection.
     this.workersReady.catch(() => undefined);
@@ -151,35 +201,6 @@ export class Engine {
       this.dispose();
       throw e;
     }
-  }
-
-  /** Reserves `bytes` of wasm memory (64-byte aligned), growing the memory when needed. */
-  allocate(bytes: number): number {
-    const at = this.top;
-    const end = align(at + bytes);
-    const have = this.memory.buffer.byteLength;
-    if (end > have) {
-      const pages = Math.ceil((end - have) / PAGE);
-      if (have / PAGE + pages > MAX_PAGES) {
-        throw new Error(`out of wasm memory: need ${Math.ceil(end / 2 ** 20)} MiB, the kernels address at most ${MAX_PAGES / 16} MiB`);
-      }
-      this.memory.grow(pages);
-    }
-    this.top = end;
-    return at;
-  }
-
-  /**
-   * Releases everything allocated after `mark` (a value of `bytesUsed`), for
-   * reuse by later allocations. The caller guarantees nothing there is in use.
-   */
-  release(mark: number): void {
-    this.top = mark;
-  }
-
-  /** Bytes of wasm memory in use. */
-  get bytesUsed(): number {
-    return this.top;
   }
 
   /** Runs every step of `plan`. Callers must not overlap runs on one engine. */

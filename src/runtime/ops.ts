@@ -23,6 +23,9 @@ export enum OpKind {
   Sigmoid = 8,
   Winograd1d = 9,
   Pad = 10,
+  PackwGemm = 11,
+  PackwWinograd = 12,
+  PackwDequantize = 13,
 }
 
 /** Word 13 of a pad step (wasm/f32-pad). */
@@ -183,7 +186,49 @@ export interface PadStep {
   value: number;
 }
 
-export type Step = IgemmStep | PoolStep | GlobalAvgPoolStep | SoftmaxStep | AffineStep | WinogradStep | SigmoidStep | Winograd1dStep | PadStep;
+/** Load-time weight packing (wasm/f32-packw/gemm.ts): a K x N matrix into 8-column panels. */
+export interface PackwGemmStep {
+  kind: OpKind.PackwGemm;
+  src: number;
+  K: number;
+  N: number;
+  /** Bytes from one source row to the next. */
+  srcRowStride: number;
+  dst: number;
+  /** N float64 column scales applied while packing; absent for none. */
+  scales?: number;
+}
+
+/** Load-time Winograd kernel transform into packed matrices (wasm/f32-packw/winograd.ts). */
+export interface PackwWinogradStep {
+  kind: OpKind.PackwWinograd;
+  src: number;
+  cin: number;
+  cout: number;
+  dst: number;
+  /** α x r float64 matrix. */
+  G: number;
+  alpha: number;
+  r: number;
+  /** 1: U = G g along the taps of a 1xr / rx1 kernel; 2: U = G g Gᵀ of an rxr kernel. */
+  dims: 1 | 2;
+  scratch: number;
+  /** Cout float64 column scales applied to the kernel first; absent for none. */
+  scales?: number;
+}
+
+/** Load-time decoding of uint8-quantized weights (wasm/f32-packw/dequantize.ts). */
+export interface PackwDequantizeStep {
+  kind: OpKind.PackwDequantize;
+  codes: number;
+  count: number;
+  /** min then step, float64. */
+  params: number;
+  dst: number;
+}
+
+export type Step = IgemmStep | PoolStep | GlobalAvgPoolStep | SoftmaxStep | AffineStep | WinogradStep | SigmoidStep | Winograd1dStep | PadStep
+  | PackwGemmStep | PackwWinogradStep | PackwDequantizeStep;
 
 /** The bits of `value` rounded to float32, as the kernel reinterprets them. */
 function float32Bits(value: number): number {
@@ -227,6 +272,12 @@ function words(step: Step): number[] {
     case OpKind.Pad:
       return [step.kind, step.batch, step.H, step.W, step.C, step.input, step.inStride, step.OH, step.OW,
         step.out, step.outStride, step.padTop, step.padLeft, step.mode, float32Bits(step.value)];
+    case OpKind.PackwGemm:
+      return [step.kind, step.src, step.K, step.N, step.srcRowStride, step.dst, step.scales ?? 0];
+    case OpKind.PackwWinograd:
+      return [step.kind, step.src, step.cin, step.cout, step.dst, step.G, step.alpha, step.r, step.dims, step.scratch, step.scales ?? 0];
+    case OpKind.PackwDequantize:
+      return [step.kind, step.codes, step.count, step.params, step.dst];
   }
 }
 

@@ -107,6 +107,44 @@ function product(dims: readonly number[]): number {
   return dims.reduce((a, b) => a * b, 1);
 }
 
+/** A convolution's input size, output width and window (taps, strides, top-left padding, dilations). */
+interface ConvWindow {
+  H: number;
+  W: number;
+  OW: number;
+  kh: number;
+  kw: number;
+  sh: number;
+  sw: number;
+  top: number;
+  left: number;
+  dh: number;
+  dw: number;
+}
+
+/**
+ * Writes the indirection entries of output row `oy` of image `n` from entry
+ * `i` on (each pixel's taps in order: the input pixel's address, or the zero
+ * row where the tap falls in the padding) and returns the next entry. A
+ * function of its own, called per row, so it is optimized after a few rows:
+ * one loop over a whole image ran unoptimized until on-stack replacement
+ * (measured on 149x149x9 entries: first build 13 -> 4.5 ms).
+ */
+function indirectionRow(ind: Uint32Array, i: number, c: ConvWindow, src: { address: number; pixelStride: number }, zeroRow: number, n: number, oy: number): number {
+  for (let ox = 0; ox < c.OW; ox++) {
+    for (let ky = 0; ky < c.kh; ky++) {
+      const iy = oy * c.sh - c.top + ky * c.dh;
+      const rowInside = iy >= 0 && iy < c.H;
+      const row = src.address + (n * c.H + iy) * c.W * src.pixelStride;
+      for (let kx = 0; kx < c.kw; kx++) {
+        const ix = ox * c.sw - c.left + kx * c.dw;
+        ind[i++] = rowInside && ix >= 0 && ix < c.W ? row + ix * src.pixelStride : zeroRow;
+      }
+    }
+  }
+  return i;
+}
+
 function fail(node: Node, message: string): never {
   throw new Error(`node ${node.name} (${node.op}): ${message}`);
 }
@@ -258,22 +296,13 @@ export function makePlan(graph: Graph, shapes: Map<string, number[]>, weights: W
               const dst = at.tensor(out);
               if (g === 0) {
                 const ind = new Uint32Array(at.memory, at.indirection, M * taps);
-                const [sh, sw] = node.strides;
-                const { top, left } = node.pads;
+                const window: ConvWindow = {
+                  H: H!, W: W!, OW: OW!, kh, kw, sh: node.strides[0], sw: node.strides[1],
+                  top: node.pads.top, left: node.pads.left, dh, dw,
+                };
                 let i = 0;
                 for (let n = 0; n < B; n++) {
-                  for (let oy = 0; oy < OH!; oy++) {
-                    for (let ox = 0; ox < OW!; ox++) {
-                      for (let ky = 0; ky < kh; ky++) {
-                        const iy = oy * sh - top + ky * dh;
-                        for (let kx = 0; kx < kw; kx++) {
-                          const ix = ox * sw - left + kx * dw;
-                          const inside = iy >= 0 && iy < H! && ix >= 0 && ix < W!;
-                          ind[i++] = inside ? src.address + ((n * H! + iy) * W! + ix) * src.pixelStride : at.zeroRow;
-                        }
-                      }
-                    }
-                  }
+                  for (let oy = 0; oy < OH!; oy++) i = indirectionRow(ind, i, window, src, at.zeroRow, n, oy);
                 }
                 indirection = ind;
               }

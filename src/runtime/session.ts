@@ -2,7 +2,7 @@ import type { Graph } from "../graph/ir.js";
 import { inferShapes } from "../graph/shapes.js";
 import { optimize } from "../passes/index.js";
 import type { Platform } from "../platform/types.js";
-import { compileKernels, Engine, type KernelBuild } from "./engine.js";
+import { compileKernels, Engine, type KernelBuild, type KernelMemory } from "./engine.js";
 import { makePlan, type BoundTensor, type Plan } from "./plan.js";
 import { layoutWeights, packWeights, winogradChoice, type WeightLayout, type WinogradChoice } from "./weights.js";
 
@@ -36,8 +36,13 @@ export interface PackedModel {
   shapes: Map<string, number[]>;
   layout: WeightLayout;
   winograd: WinogradChoice;
-  /** Writes the packed weight region (`layout.bytes` bytes) into `memory` from byte `base` on. */
-  writeWeights(memory: ArrayBufferLike, base: number): void | Promise<void>;
+  /**
+   * Writes the packed weight region (`layout.bytes` bytes) into `target`'s
+   * memory from byte `base` on. It may allocate staging memory from `target`
+   * meanwhile; it releases it before returning, so what is allocated next
+   * (the first plan) reuses those pages.
+   */
+  writeWeights(target: KernelMemory, base: number): void | Promise<void>;
 }
 
 /**
@@ -47,7 +52,7 @@ export interface PackedModel {
  * them from the optimized graph it closes over, so one copy lives only as long
  * as the PackedModel does.
  */
-export function packModel(imported: Graph, keep: readonly string[], optimizeGraph = true): PackedModel & { writeWeights(memory: ArrayBufferLike, base: number): void } {
+export function packModel(imported: Graph, keep: readonly string[], optimizeGraph = true): PackedModel & { writeWeights(target: KernelMemory, base: number): void } {
   for (const name of keep) {
     if (!imported.nodes.some((n) => n.name === name)) throw new Error(`keep: the model has no tensor named ${JSON.stringify(name)}`);
   }
@@ -57,7 +62,7 @@ export function packModel(imported: Graph, keep: readonly string[], optimizeGrap
   const layout = layoutWeights(graph, winograd);
   return {
     graph: withoutWeights(graph), shapes, layout, winograd,
-    writeWeights: (memory, base) => packWeights(graph, layout, winograd, memory, base),
+    writeWeights: (target, base) => packWeights(graph, layout, winograd, target, base),
   };
 }
 
@@ -116,7 +121,7 @@ export class Session {
     const weightsBase = engine.allocate(weights.bytes);
     try {
       // The workers start meanwhile.
-      await packed.writeWeights(engine.memory.buffer, weightsBase);
+      await packed.writeWeights(engine, weightsBase);
       await engine.ready();
     } catch (e) {
       // Reading a file can fail halfway: the workers must not outlive the failed load.

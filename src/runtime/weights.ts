@@ -1,8 +1,10 @@
-import { convGroups, weightValues, type Conv2DNode, type DenseNode, type Graph } from "../graph/ir.js";
+import { convGroups, isScaled, isUint8Quantized, ownedWeightValues, type Conv2DNode, type DenseNode, type Graph, type Weights } from "../graph/ir.js";
 import { batchNormAffine } from "../passes/fold-batchnorm.js";
 import { alignUp } from "./arena.js";
-import { usesWinograd, WINOGRAD_MATRICES, winogradKernel } from "./winograd.js";
-import { usesWinograd1d, winograd1dConstantFloats, winograd1dConstants, winograd1dKernel, winograd1dShape } from "./winograd1d.js";
+import type { KernelMemory } from "./engine.js";
+import { encodeSteps, OP_BYTES, OpKind, type Step } from "./ops.js";
+import { usesWinograd, WINOGRAD_G, WINOGRAD_MATRICES } from "./winograd.js";
+import { usesWinograd1d, winograd1dConstantFloats, winograd1dConstants, winograd1dMatrices, winograd1dShape } from "./winograd1d.js";
 
 /**
  * Constant data the kernels read, packed once at load into the model's wasm
@@ -33,31 +35,6 @@ export interface WeightLayout {
 export type ResidentWeights = "f32" | "int8";
 
 const REGION_ALIGN = 64;
-
-/**
- * K x N row-major matrix (HWIO kernels flattened are exactly that) to 8-column
- * panels, padding columns past N written as zeros; `col0` and `rowStride`
- * select N columns of a wider matrix (one group's).
- */
-function packPanels(dst: Float32Array, at: number, src: Float32Array, K: number, N: number, col0 = 0, rowStride = N): void {
-  const full = N >> 3;
-  const panelFloats = K * 8;
-  // Row by row, so `src` is read in order (each row feeds every panel once).
-  for (let k = 0; k < K; k++) {
-    const row = k * rowStride + col0;
-    let o = at + k * 8;
-    for (let p = 0; p < full; p++, o += panelFloats) {
-      const s = row + p * 8;
-      for (let j = 0; j < 8; j++) dst[o + j] = src[s + j]!;
-    }
-    const width = N - full * 8;
-    if (width > 0) {
-      const s = row + full * 8;
-      for (let j = 0; j < width; j++) dst[o + j] = src[s + j]!;
-      for (let j = width; j < 8; j++) dst[o + j] = 0;
-    }
-  }
-}
 
 /** `count` floats at `at`: `values` (if any), then zeros. */
 function writePadded(dst: Float32Array, at: number, count: number, values: Float32Array | null): void {
@@ -134,47 +111,115 @@ export function layoutWeights(graph: Graph, winograd: WinogradChoice, shapes?: M
   return { entries, bytes };
 }
 
+/** The kernel transform of a Winograd convolution: G (α x r, float64), applied along the taps (1-D) or on both axes (2-D). */
+interface KernelTransform {
+  G: Float64Array;
+  alpha: number;
+  r: number;
+  dims: 1 | 2;
+}
+
+function kernelTransform(node: Conv2DNode): KernelTransform {
+  const oneD = winograd1dShape(node);
+  if (oneD) return { G: winograd1dMatrices(oneD.m, oneD.r).G, alpha: oneD.alpha, r: oneD.r, dims: 1 };
+  return { G: WINOGRAD_G, alpha: 6, r: 3, dims: 2 };
+}
+
 /**
- * Packs every node's constants into `memory`, with the weight region starting at byte `base`.
- * Each node's kernel is read (decoded, if deferred) once and dropped before
- * the next, so packing holds at most one layer's values besides `memory`.
- * Every float a kernel reads is written, padding included; the alignment gaps
- * between entries are not, so callers pass fresh (zeroed) memory, which keeps
- * .iwm files deterministic.
+ * Packs every node's constants into `target`'s memory, with the weight
+ * region starting at byte `base`. Each node's kernel is read (decoded, if
+ * deferred) into wasm memory, then packed there by the kernel module
+ * (wasm/f32-packw): 8-column panels, or the Winograd transform straight into
+ * its packed matrices, applying a folded batchnorm's scales on the way;
+ * uint8-quantized kernels are dequantized there too (JavaScript passes over
+ * every weight cost more than the whole packing step).
+ * One layer's values at a time besides the region: the staging memory (the
+ * largest kernel, its codes and scales, the step record) is allocated after
+ * everything in `target` and released at the end, so the first plan's arena
+ * reuses it. Every float a kernel reads is written, padding included; the
+ * alignment gaps between entries are not, so callers pass fresh (zeroed)
+ * memory, which keeps .iwm files deterministic.
  * .iwm files store this region as is: a change to the packing must bump IWM_VERSION (src/format/iwm.ts).
  */
-export function packWeights(graph: Graph, layout: WeightLayout, winograd: WinogradChoice, memory: ArrayBufferLike, base: number): void {
-  const f32 = new Float32Array(memory);
-  // Deferred kernels are decoded into one reused array, the largest kernel's size.
-  const scratch = new Float32Array(graph.nodes.reduce((most, n) => (n.op === "conv2d" || n.op === "dense" ? Math.max(most, n.kernel.length) : most), 0));
-  for (const node of graph.nodes) {
-    const entry = layout.entries.get(node.name);
-    if (!entry) continue;
-    if (entry.scales !== undefined) throw new Error(`node ${node.name}: int8 weights are read from an .iwm file as stored, not packed from float32`);
-    const w = (base + entry.weights) / 4;
-    const b = (base + entry.bias) / 4;
-    if (node.op === "conv2d" && winograd(node)) {
-      // The transformed matrices (1-D F(m, 7) or 2-D F(4x4, 3x3)), each packed like a Cin x Cout GEMM.
-      const [, , cin, cout] = node.kernelShape;
-      const matrixFloats = Math.ceil(cout / 8) * cin * 8;
-      const oneD = winograd1dShape(node);
-      const transformed = oneD ? winograd1dKernel(node, oneD, scratch) : winogradKernel(node, scratch);
-      transformed.forEach((u, xi) => packPanels(f32, w + xi * matrixFloats, u, cin, cout));
-      writePadded(f32, b, Math.ceil(cout / 8) * 8, node.bias);
-      // The 1-D kernel reads its Bᵀ and Aᵀ right after the bias.
-      if (oneD) f32.set(winograd1dConstants(oneD), b + Math.ceil(cout / 8) * 8);
-    } else if (node.op === "conv2d" || node.op === "dense") {
-      const { K, N, groups } = gemmShape(node);
-      const panels = Math.ceil(N / 8);
-      const kernel = weightValues(node.kernel, scratch);
-      for (let g = 0; g < groups; g++) {
-        packPanels(f32, w + g * panels * K * 8, kernel, K, N, g * N, N * groups);
-        writePadded(f32, b + g * panels * 8, panels * 8, node.bias && node.bias.subarray(g * N, (g + 1) * N));
+export function packWeights(graph: Graph, layout: WeightLayout, winograd: WinogradChoice, target: KernelMemory, base: number): void {
+  const gemms = graph.nodes.filter((n): n is Conv2DNode | DenseNode => n.op === "conv2d" || n.op === "dense");
+  const transforms = new Map(gemms.flatMap((n) => (n.op === "conv2d" && winograd(n) ? [[n.name, kernelTransform(n)] as const] : [])));
+  const transformFloats = Math.max(0, ...[...transforms.values()].map((t) => t.G.length));
+  // The transform kernel's scratch: 8 channels' taps and one row of G g, as float64 pairs.
+  const transformScratch = Math.max(0, ...[...transforms.values()].map((t) => 64 * ((t.dims === 2 ? t.r * t.r : t.r) + t.r)));
+  const kernelFloats = Math.max(0, ...gemms.map((n) => n.kernel.length));
+  const channels = Math.max(0, ...gemms.map((n) => n.kernelShape.at(-1)!));
+  const mark = target.bytesUsed;
+  const ops = target.allocate(OP_BYTES);
+  const matrixAt = target.allocate(transformFloats * 8);
+  const scratchAt = target.allocate(transformScratch);
+  const scalesAt = target.allocate(channels * 8);
+  const kernelAt = target.allocate(kernelFloats * 4);
+  // Uint8-quantized kernels: their codes, then min and step.
+  const quantized = gemms.some((n) => isUint8Quantized(isScaled(n.kernel) ? n.kernel.unscaled : n.kernel));
+  const codesAt = target.allocate(quantized ? kernelFloats : 0);
+  const paramsAt = target.allocate(16);
+  try {
+    // Views taken after allocating: allocating may grow the memory.
+    const memory = target.memory.buffer;
+    const f32 = new Float32Array(memory);
+    const kernel = f32.subarray(kernelAt / 4, kernelAt / 4 + kernelFloats);
+    const run = (step: Step) => {
+      encodeSteps(memory, ops, [step]);
+      target.runSteps(ops, 1);
+    };
+    const decode = (values: Weights) => {
+      if (!isUint8Quantized(values)) {
+        ownedWeightValues(values, kernel);
+        return;
       }
-    } else if (node.op === "batchnorm") {
-      const { scale, shift } = batchNormAffine(node);
-      writePadded(f32, w, alignUp(scale.length, 4), scale);
-      writePadded(f32, b, alignUp(shift.length, 4), shift);
+      new Uint8Array(memory, codesAt, values.length).set(values.codes);
+      new Float64Array(memory, paramsAt, 2).set([values.min, values.step]);
+      run({ kind: OpKind.PackwDequantize, codes: codesAt, count: values.length, params: paramsAt, dst: kernelAt });
+    };
+    // A kernel into the scratch; a folded batchnorm's scales (returned address), if any, are left for the packing step to apply.
+    const readKernel = (node: Conv2DNode | DenseNode): number | undefined => {
+      if (!isScaled(node.kernel)) {
+        decode(node.kernel);
+        return undefined;
+      }
+      decode(node.kernel.unscaled);
+      new Float64Array(memory, scalesAt, node.kernel.scale.length).set(node.kernel.scale);
+      return scalesAt;
+    };
+    for (const node of graph.nodes) {
+      const entry = layout.entries.get(node.name);
+      if (!entry) continue;
+      if (entry.scales !== undefined) throw new Error(`node ${node.name}: int8 weights are read from an .iwm file as stored, not packed from float32`);
+      // The weights' byte address (the packing steps take addresses), the bias's float index.
+      const weightsAt = base + entry.weights;
+      const b = (base + entry.bias) / 4;
+      const transform = transforms.get(node.name);
+      if (node.op === "conv2d" && transform) {
+        // The transformed matrices (1-D F(m, 7) or 2-D F(4x4, 3x3)), each packed like a Cin x Cout GEMM.
+        const [, , cin, cout] = node.kernelShape;
+        const scales = readKernel(node);
+        new Float64Array(memory, matrixAt, transform.G.length).set(transform.G);
+        run({ kind: OpKind.PackwWinograd, src: kernelAt, cin, cout, dst: weightsAt, G: matrixAt, alpha: transform.alpha, r: transform.r, dims: transform.dims, scratch: scratchAt, scales });
+        writePadded(f32, b, Math.ceil(cout / 8) * 8, node.bias);
+        // The 1-D kernel reads its Bᵀ and Aᵀ right after the bias.
+        const oneD = winograd1dShape(node);
+        if (oneD) f32.set(winograd1dConstants(oneD), b + Math.ceil(cout / 8) * 8);
+      } else if (node.op === "conv2d" || node.op === "dense") {
+        const { K, N, groups } = gemmShape(node);
+        const panels = Math.ceil(N / 8);
+        const scales = readKernel(node);
+        for (let g = 0; g < groups; g++) {
+          run({ kind: OpKind.PackwGemm, src: kernelAt + g * N * 4, K, N, srcRowStride: N * groups * 4, dst: weightsAt + g * panels * K * 32, scales: scales && scales + g * N * 8 });
+          writePadded(f32, b + g * panels * 8, panels * 8, node.bias && node.bias.subarray(g * N, (g + 1) * N));
+        }
+      } else if (node.op === "batchnorm") {
+        const { scale, shift } = batchNormAffine(node);
+        writePadded(f32, weightsAt / 4, alignUp(scale.length, 4), scale);
+        writePadded(f32, b, alignUp(shift.length, 4), shift);
+      }
     }
+  } finally {
+    target.release(mark);
   }
 }

@@ -1,4 +1,4 @@
-import { convDilations, convGroups, weightValues, type Conv2DNode } from "../graph/ir.js";
+import { convDilations, convGroups, type Conv2DNode } from "../graph/ir.js";
 
 /**
  * Winograd F(4x4, 3x3) for 3x3 stride-1 convolutions (wasm/f32-winograd):
@@ -20,66 +20,22 @@ export function usesWinograd(node: Conv2DNode, outShape: readonly number[]): boo
     && cin % 4 === 0 && cout % 4 === 0 && outShape[0]! * outShape[1]! >= MIN_OUTPUT_PIXELS;
 }
 
-/** Kernel transform of F(4x4, 3x3) with interpolation points 0, 1, -1, 2, -2, ∞. */
-const G = [
-  [1 / 4, 0, 0],
-  [-1 / 6, -1 / 6, -1 / 6],
-  [-1 / 6, 1 / 6, -1 / 6],
-  [1 / 24, 1 / 12, 1 / 6],
-  [1 / 24, -1 / 12, 1 / 6],
-  [0, 0, 1],
-] as const;
-
-/** Floats per chunk of the kernel transform: its 18 float64 rows of G g take 72 KB (L2). */
-const CHUNK = 512;
-
 /**
- * U_ξ = G g Gᵀ for every (cin, cout), as 36 row-major [cin][cout] matrices
- * (ξ = 6*row + column of the 6x6 transformed kernel), ready for GEMM packing.
- * Computed in float64 and rounded once: F(4x4)'s transforms amplify error
- * more than F(2x2)'s, so the kernel side adds no rounding of its own. A
- * deferred kernel is decoded into `scratch` when given.
+ * Kernel transform G (6 x 3, row-major) of F(4x4, 3x3) with interpolation
+ * points 0, 1, -1, 2, -2, ∞: U_ξ = G g Gᵀ for every (cin, cout), as 36
+ * Cin x Cout matrices (ξ = 6 * row + column of the 6x6 transformed kernel),
+ * computed at packing (wasm/f32-packw/winograd.ts) in float64 and rounded
+ * once: F(4x4)'s transforms amplify error more than F(2x2)'s, so the kernel
+ * side adds no rounding of its own.
  */
-export function winogradKernel(node: Conv2DNode, scratch?: Float32Array): Float32Array[] {
-  const [, , cin, cout] = node.kernelShape;
-  const k = weightValues(node.kernel, scratch);
-  const n = cin * cout;
-  const u = Array.from({ length: WINOGRAD_MATRICES }, () => new Float32Array(n));
-  // Tap (y, x) of every (ci, co) is the contiguous run k[(3y + x)·n, …+n) in
-  // the order of u's matrices, so the transform is sums of whole runs, in
-  // float64 over chunks that stay in cache: t[r][x] = Σ_y G[r][y] g[y][x],
-  // then u[6r + j] = Σ_x G[j][x] t[r][x].
-  const t = Array.from({ length: 18 }, () => new Float64Array(CHUNK));
-  const acc = new Float64Array(CHUNK);
-  for (let j0 = 0; j0 < n; j0 += CHUNK) {
-    const length = Math.min(CHUNK, n - j0);
-    for (let r = 0; r < 6; r++) {
-      for (let x = 0; x < 3; x++) {
-        const row = t[3 * r + x]!;
-        row.fill(0);
-        for (let y = 0; y < 3; y++) {
-          const coefficient = G[r]![y]!;
-          if (coefficient === 0) continue;
-          const at = (y * 3 + x) * n + j0;
-          for (let i = 0; i < length; i++) row[i] = row[i]! + coefficient * k[at + i]!;
-        }
-      }
-    }
-    for (let r = 0; r < 6; r++) {
-      for (let j = 0; j < 6; j++) {
-        acc.fill(0);
-        for (let x = 0; x < 3; x++) {
-          const coefficient = G[j]![x]!;
-          if (coefficient === 0) continue;
-          const row = t[3 * r + x]!;
-          for (let i = 0; i < length; i++) acc[i] = acc[i]! + coefficient * row[i]!;
-        }
-        u[6 * r + j]!.set(length === CHUNK ? acc : acc.subarray(0, length), j0);
-      }
-    }
-  }
-  return u;
-}
+export const WINOGRAD_G = Float64Array.of(
+  1 / 4, 0, 0,
+  -1 / 6, -1 / 6, -1 / 6,
+  -1 / 6, 1 / 6, -1 / 6,
+  1 / 24, 1 / 12, 1 / 6,
+  1 / 24, -1 / 12, 1 / 6,
+  0, 0, 1,
+);
 
 /**
  * Output-channel chunks (in 8-column panels) sized so a chunk of the 36

@@ -1,4 +1,4 @@
-import { convDilations, convGroups, weightValues, type Conv2DNode } from "../graph/ir.js";
+import { convDilations, convGroups, type Conv2DNode } from "../graph/ir.js";
 
 /**
  * 1-D Winograd F(m, r) for 1xr and rx1 stride-1 convolutions
@@ -115,42 +115,6 @@ export function winograd1dConstants(shape: Winograd1dShape): Float32Array {
   out.set(BT);
   out.set(AT, BT.length);
   return out;
-}
-
-/** Floats per chunk of the kernel transform (16 KB of float64: stays in L1). */
-const CHUNK = 2048;
-
-/**
- * U_ξ = (G g)_ξ for every (cin, cout), in float64 then rounded, as α
- * row-major [cin][cout] matrices ready for GEMM packing. The taps of a 1xr or
- * rx1 HWIO kernel are consecutive either way. A deferred kernel is decoded
- * into `scratch` when given.
- */
-export function winograd1dKernel(node: Conv2DNode, shape: Winograd1dShape, scratch?: Float32Array): Float32Array[] {
-  const [, , cin, cout] = node.kernelShape;
-  const { r, alpha } = shape;
-  const { G } = winograd1dMatrices(shape.m, r);
-  const k = weightValues(node.kernel, scratch);
-  const n = cin * cout;
-  const u = Array.from({ length: alpha }, () => new Float32Array(n));
-  // Tap t of every (ci, co) is the contiguous run k[t·n, (t+1)·n) in the order
-  // of u's matrices, so U_ξ = Σ_t G[ξ][t] k_t is a sum of whole runs: done in
-  // float64 over L1-sized chunks (long loops, no per-channel bookkeeping).
-  const acc = new Float64Array(CHUNK);
-  for (let j0 = 0; j0 < n; j0 += CHUNK) {
-    const length = Math.min(CHUNK, n - j0);
-    for (let xi = 0; xi < alpha; xi++) {
-      acc.fill(0);
-      for (let t = 0; t < r; t++) {
-        const coefficient = G[xi * r + t]!;
-        if (coefficient === 0) continue;
-        const at = t * n + j0;
-        for (let j = 0; j < length; j++) acc[j] = acc[j]! + coefficient * k[at + j]!;
-      }
-      u[xi]!.set(length === CHUNK ? acc : acc.subarray(0, length), j0);
-    }
-  }
-  return u;
 }
 
 /**

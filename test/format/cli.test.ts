@@ -128,7 +128,7 @@ convert("usage errors exit 2; sources that cannot be converted exit 1, saying wh
     assert.ok(r.stderr.startsWith(`inception-wasm: ${message}\nusage:`), `${args.join(" ")}: ${r.stderr}`);
   }
   const iwm = join(dir, "already.iwm");
-  await writeFile(iwm, convertToIwm(tinyGraph()));
+  await writeFile(iwm, await convertToIwm(tinyGraph()));
   const failures: [string[], RegExp][] = [
     [["convert", "--model", iwm, "-o", join(dir, "again.iwm")], /is an \.iwm file: .* cannot be imported or converted again\n$/],
     [["convert", "-o", join(dir, "m.iwm"), "--keep", "nope"], /keep: the model has no tensor named "nope"\n$/],

@@ -6,6 +6,7 @@
  */
 import * as assert from "uvu/assert";
 import type { Graph } from "../../src/graph/ir.js";
+import { compileKernels, KernelMemory } from "../../src/runtime/engine.js";
 import { batchnorm, concat, conv, dense, input, op1, pads0, pads1, pool, rng } from "../runtime/helpers.js";
 
 export const PREFIX = 12;
@@ -91,4 +92,10 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
     if (!(d <= m)) m = Number.isNaN(d) ? Infinity : d;
   }
   return m;
+}
+
+/** Wasm memory with the kernel module on it and `bytes` allocated from `base`: where writeWeights puts a region. */
+export async function packingTarget(bytes: number): Promise<{ target: KernelMemory; base: number }> {
+  const target = new KernelMemory((await compileKernels("auto")).module, bytes);
+  return { target, base: target.allocate(bytes) };
 }

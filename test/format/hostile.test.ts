@@ -15,18 +15,19 @@ import { convertToIwm, readIwm } from "../../src/format/iwm.js";
 import type { Graph } from "../../src/graph/ir.js";
 import { loadModel } from "../../src/index.js";
 import { assertClose, conv, graphOf, input, naiveRun, pad, randomArray, rng, tensor } from "../runtime/helpers.js";
-import { headerOf, PREFIX, regionAt, rejection, tinyGraph, withHeader, withHeaderText } from "./helpers.js";
+import { headerOf, packingTarget, PREFIX, regionAt, rejection, tinyGraph, withHeader, withHeaderText } from "./helpers.js";
 
 const NAME = "t.iwm";
-const F32 = convertToIwm(tinyGraph());
-const INT8 = convertToIwm(tinyGraph(), { weights: "int8" });
+const F32 = await convertToIwm(tinyGraph());
+const INT8 = await convertToIwm(tinyGraph(), { weights: "int8" });
 const HEADER_END = PREFIX + new DataView(F32.buffer).getUint32(8, true);
 
 /** What reading (header and weights) `bytes` as a file named t.iwm fails with. */
 async function refusal(bytes: Uint8Array): Promise<string> {
   return rejection((async () => {
     const iwm = await readIwm(iwmBytes(bytes, NAME));
-    await iwm.writeWeights(new ArrayBuffer(iwm.layout.bytes), 0);
+    const { target, base } = await packingTarget(iwm.layout.bytes);
+    await iwm.writeWeights(target, base);
   })());
 }
 
@@ -214,7 +215,7 @@ function padGraph(): Graph {
 
 header("pad nodes: mode and value kept (-∞ too), the model computes what the graph does; bad mode, value or reflect size refused", async () => {
   const graph = padGraph();
-  const file = convertToIwm(graph);
+  const file = await convertToIwm(graph);
   const records = headerOf(file).graph.nodes.filter((n: { op: string }) => n.op === "pad");
   assert.equal(records.map((n: Record<string, unknown>) => [n.name, n.mode, n.value]), [["refl", "reflect", 0], ["edge", "edge", 0], ["fill", "constant", "-Infinity"]]);
   const B = 2;
@@ -239,7 +240,7 @@ header("pad nodes: mode and value kept (-∞ too), the model computes what the g
 header("a consistent header whose activations exceed what wasm can address", async () => {
   const huge: Graph = tinyGraph();
   huge.nodes[0] = { op: "input", name: "x", inputs: [], shape: [40000, 40000, 4] };
-  const message = await rejection(loadModel(convertToIwm(huge), { threads: 1 }));
+  const message = await rejection(loadModel(await convertToIwm(huge), { threads: 1 }));
   assert.match(message, /^the model needs \d+ MiB of wasm memory, more than the 2048 MiB the kernels can address$/);
 });
 
@@ -254,7 +255,8 @@ header("random byte flips in the prefix and header: an Error naming the file, or
     }
     try {
       const iwm = await readIwm(iwmBytes(bytes, NAME));
-      await iwm.writeWeights(new ArrayBuffer(iwm.layout.bytes), 0);
+      const { target, base } = await packingTarget(iwm.layout.bytes);
+      await iwm.writeWeights(target, base);
     } catch (e) {
       assert.instance(e, Error);
       assert.ok((e as Error).message.startsWith(`${NAME}: `), `trial ${trial}: ${(e as Error).message}`);

@@ -67,7 +67,7 @@ iwm.before(async () => {
   const files = {} as Fixture["files"];
   const bytes = {} as Fixture["bytes"];
   for (const weights of STORAGES) {
-    bytes[weights] = convertToIwm(graph, { weights });
+    bytes[weights] = await convertToIwm(graph, { weights });
     files[weights] = join(dir, `nsfwjs-${weights}.iwm`);
     await writeFile(files[weights], bytes[weights]);
   }

@@ -19,7 +19,7 @@ import { loadModel } from "../../src/index.js";
 import { nodePlatform } from "../../src/platform/node.js";
 import { packModel } from "../../src/runtime/session.js";
 import { conv, graphOf, input, rng } from "../runtime/helpers.js";
-import { headerOf, maxAbsDiff, regionAt, rejection, tinyGraph } from "./helpers.js";
+import { headerOf, maxAbsDiff, packingTarget, regionAt, rejection, tinyGraph } from "./helpers.js";
 
 const STORAGES: WeightStorage[] = ["f32", "f16", "int8"];
 
@@ -38,15 +38,17 @@ function unevenGraph(): Graph {
 async function regions(graph: Graph, weights: WeightStorage) {
   const keep = ["bn", "out", "flat"];
   const source = packModel(graph, keep);
-  const want = new ArrayBuffer(source.layout.bytes);
-  source.writeWeights(want, 0);
-  const iwm = await readIwm(iwmBytes(convertToIwm(graph, { weights })));
+  const want = await packingTarget(source.layout.bytes);
+  source.writeWeights(want.target, want.base);
+  const iwm = await readIwm(iwmBytes(await convertToIwm(graph, { weights })));
   // Garbage first: the loader must write every byte of the region, padding included.
-  const got = new ArrayBuffer(iwm.layout.bytes);
-  new Uint8Array(got).fill(0xff);
-  await iwm.writeWeights(got, 0);
+  const got = await packingTarget(iwm.layout.bytes);
+  new Uint8Array(got.target.memory.buffer, got.base, iwm.layout.bytes).fill(0xff);
+  await iwm.writeWeights(got.target, got.base);
+  // Copied out of wasm memory, so each region is a buffer of its own from byte 0.
   return {
-    want: new Float32Array(want), got: new Float32Array(got),
+    want: new Float32Array(want.target.memory.buffer, want.base, source.layout.bytes / 4).slice(),
+    got: new Float32Array(got.target.memory.buffer, got.base, iwm.layout.bytes / 4).slice(),
     segments: segmentsOf(iwm.graph, iwm.shapes, iwm.layout, iwm.winograd),
     // The same segments where the session packed them (they differ from `segments` for int8, which stays int8).
     packed: segmentsOf(source.graph, source.shapes, source.layout, source.winograd),
@@ -90,7 +92,7 @@ const region = suite("the packed region each storage gives back");
 region("f32 stores the packed region byte for byte", async () => {
   const { want, got } = await regions(unevenGraph(), "f32");
   assert.equal(new Uint8Array(got.buffer), new Uint8Array(want.buffer));
-  const file = convertToIwm(unevenGraph());
+  const file = await convertToIwm(unevenGraph());
   assert.equal(file.subarray(regionAt(file)), new Uint8Array(want.buffer), "the file's region is the packed bytes");
 });
 
@@ -148,15 +150,15 @@ region("int8 stays int8 in memory: column scales then panel bytes; each weight w
   });
 });
 
-region("weights f16 or int8 cannot hold are refused at conversion, naming the node", () => {
+region("weights f16 or int8 cannot hold are refused at conversion, naming the node", async () => {
   const withWeight = (value: number): Graph => {
     const g = tinyGraph();
     return { ...g, nodes: g.nodes.map((n) => (n.name === "fc2" && n.op === "dense" ? { ...n, kernel: weightValues(n.kernel).map((v, i) => (i === 4 ? value : v)) } : n)) };
   };
-  assert.throws(() => convertToIwm(withWeight(70000), { weights: "f16" }), /^node fc2: weight 70000 is beyond the float16 range \(±65504\); store f32 or int8 weights$/);
-  assert.throws(() => convertToIwm(withWeight(NaN), { weights: "int8" }), /^node fc2: weights that are not finite numbers cannot be stored as int8$/);
-  convertToIwm(withWeight(70000), { weights: "int8" });
-  convertToIwm(withWeight(NaN), { weights: "f32" });
+  assert.match(await rejection(convertToIwm(withWeight(70000), { weights: "f16" })), /^node fc2: weight 70000 is beyond the float16 range \(±65504\); store f32 or int8 weights$/);
+  assert.match(await rejection(convertToIwm(withWeight(NaN), { weights: "int8" })), /^node fc2: weights that are not finite numbers cannot be stored as int8$/);
+  await convertToIwm(withWeight(70000), { weights: "int8" });
+  await convertToIwm(withWeight(NaN), { weights: "f32" });
 });
 
 region.run();
@@ -173,7 +175,7 @@ models("compute what the source graph computes: f32 exactly, f16 and int8 closel
   try {
     const want = await direct.run(feeds, { outputs: names });
     for (const weights of STORAGES) {
-      const bytes = convertToIwm(graph, { weights });
+      const bytes = await convertToIwm(graph, { weights });
       assert.ok(isIwm(bytes));
       assert.is(headerOf(bytes).weights, weights);
       const model = await loadModel(bytes, { threads: 1, keep: ["bn"] });
@@ -223,7 +225,7 @@ models("dilated and grouped convolutions: the header carries dilations and group
   try {
     const want = (await direct.run(feeds)).dw!;
     for (const weights of ["f32", "int8"] as const) {
-      const bytes = convertToIwm(graph, { weights });
+      const bytes = await convertToIwm(graph, { weights });
       const records = headerOf(bytes).graph.nodes as { name: string; dilations?: number[]; groups?: number }[];
       assert.equal(records.map((n) => [n.name, n.dilations, n.groups]), [["x", undefined, undefined], ["dil", [2, 1], undefined], ["grp", undefined, 2], ["dw", [1, 2], 12]]);
       const model = await loadModel(bytes, { threads: 1 });
@@ -243,7 +245,7 @@ models("dilated and grouped convolutions: the header carries dilations and group
 });
 
 models("an ArrayBuffer holding an .iwm file loads too", async () => {
-  const bytes = convertToIwm(tinyGraph(), { weights: "int8" });
+  const bytes = await convertToIwm(tinyGraph(), { weights: "int8" });
   const model = await loadModel(bytes.slice().buffer, { threads: 1 });
   assert.equal(model.outputs, [{ name: "out", shape: [-1, 3] }]);
   model.dispose();
@@ -256,16 +258,16 @@ models("keep: tensors named at conversion stay readable; a fused one is refused 
     ...graph,
     nodes: graph.nodes.map((n) => (n.name === "wino" && n.op === "conv2d" ? { ...n, activation: "linear" } : n)),
   };
-  const kept = convertToIwm(folding, { keep: ["wino"] });
+  const kept = await convertToIwm(folding, { keep: ["wino"] });
   assert.equal(headerOf(kept).keep, ["bn", "out", "flat", "wino"], "blocks and embedding first, then --keep");
   const model = await loadModel(kept, { threads: 1, keep: ["wino"] });
   model.dispose();
   assert.is(
-    await rejection(loadModel(convertToIwm(folding), { threads: 1, keep: ["wino"] })),
+    await rejection(loadModel(await convertToIwm(folding), { threads: 1, keep: ["wino"] })),
     "keep: IWM model bytes has no tensor named \"wino\": optimization fused it away at conversion (kept there: bn, out, flat); convert the model again with --keep wino",
   );
-  assert.throws(() => convertToIwm(graph, { keep: ["nope"] }), /keep: the model has no tensor named "nope"/);
-  assert.throws(() => convertToIwm(graph, { weights: "f64" as WeightStorage }), /weights must be "f32", "f16" or "int8", got "f64"/);
+  assert.match(await rejection(convertToIwm(graph, { keep: ["nope"] })), /keep: the model has no tensor named "nope"/);
+  assert.match(await rejection(convertToIwm(graph, { weights: "f64" as WeightStorage })), /weights must be "f32", "f16" or "int8", got "f64"/);
 });
 
 models.run();

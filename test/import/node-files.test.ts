@@ -14,7 +14,7 @@ import * as assert from "uvu/assert";
 
 import { weightValues, type DenseNode } from "../../src/graph/ir.js";
 import { importTfjsLayers } from "../../src/import/tfjs-layers.js";
-import { bundledObject, bundledString } from "../../src/import/umd-bundle.js";
+import { bundledObject, bundledPlainString, bundledString } from "../../src/import/umd-bundle.js";
 import { readTfjsLayersModelFile } from "../../src/platform/node-files.js";
 import { concatBytes, errorOf, f32Bytes, ModelBuilder, ramp, rejectionOf } from "./helpers.js";
 
@@ -116,6 +116,34 @@ test("bundled model.min.js + base64 shard bundles read like model.json", async (
 
   await rm(join(root, "sub", "g2.bin.min.js"));
   assert.match(await rejectionOf(readTfjsLayersModelFile(join(root, "model.min.js"))), "sub/g2.bin");
+});
+
+test("shard bundles: payloads found in the bytes when plain, parsed otherwise; strict base64 either way", async () => {
+  const plain = umd('"QUJD"');
+  const bytes = new TextEncoder().encode(plain);
+  const range = bundledPlainString(bytes, "t")!;
+  assert.is(plain.slice(range.start, range.end), "QUJD");
+  // Not plain: the caller falls back to bundledString on the decoded text.
+  for (const text of [umd('"QU\\JD"'), umd("{a:1}"), umd('"QUJD"+1'), `/*é*/${plain}`, "module.exports=42"]) {
+    assert.is(bundledPlainString(new TextEncoder().encode(text), "t"), null, text.slice(-24));
+  }
+
+  const { artifacts, files } = model();
+  const root = join(dir, "shards");
+  await mkdir(join(root, "sub"), { recursive: true });
+  await writeFile(join(root, "model.min.js"), umd(JSON.stringify({ modelTopology: artifacts.modelTopology, weightsManifest: artifacts.weightsManifest })));
+  const shards = Object.entries(files).map(([name, data]) => [name, Buffer.from(data).toString("base64")] as const);
+  const write = (payload: (base64: string, i: number) => string) =>
+    Promise.all(shards.map(([name, base64], i) => writeFile(join(root, `${name}.min.js`), umd(payload(base64, i)))));
+  const read = () => readTfjsLayersModelFile(join(root, "model.min.js"));
+  // Escapes (a needless \Q) take the parser's path; the bytes are the same.
+  await write((base64, i) => (i === 1 ? `"\\${base64}"` : JSON.stringify(base64)));
+  assert.equal((await read()).weightData, concatBytes(Object.values(files)));
+  await write((base64, i) => JSON.stringify(i === 2 ? `${base64.slice(0, 4)}*${base64.slice(5)}` : base64));
+  assert.match(await rejectionOf(read()), /g2\.bin\.min\.js: the exported string is not base64$/);
+  // Padding only at the very end: not where a 64K-character decoding piece ends.
+  await write((base64, i) => JSON.stringify(i === 0 ? `${"A".repeat(65532)}QQ==${base64}` : base64));
+  assert.match(await rejectionOf(read()), /g1-a\.bin\.min\.js: the exported string is not base64$/);
 });
 
 test("literal parser agrees with JavaScript on minifier output and refuses code", async () => {

@@ -70,7 +70,7 @@ const CASES: Case[] = [
 ];
 
 async function int8AndTwin(graph: Graph, cfg: Config, winograd: readonly string[]): Promise<[Session, Session]> {
-  const bytes = convertToIwm(graph, { weights: "int8" });
+  const bytes = await convertToIwm(graph, { weights: "int8" });
   const opts = { threads: cfg.threads, build: cfg.build, platform: nodePlatform, keep: [] };
   const resident = await readIwm(iwmBytes(bytes));
   for (const node of resident.graph.nodes) {
@@ -85,8 +85,8 @@ async function int8AndTwin(graph: Graph, cfg: Config, winograd: readonly string[
     const layout = layoutWeights(iwm.graph, iwm.winograd, iwm.shapes);
     const twin: PackedModel = {
       ...iwm, layout,
-      writeWeights: (memory, base) => decodeRegion(
-        iwmBytes(bytes), regionAt(bytes), segmentsOf(iwm.graph, iwm.shapes, layout, iwm.winograd), "int8", layout, memory, base),
+      writeWeights: (target, base) => decodeRegion(
+        iwmBytes(bytes), regionAt(bytes), segmentsOf(iwm.graph, iwm.shapes, layout, iwm.winograd), "int8", layout, target.memory.buffer, base),
     };
     return [int8, await Session.createPacked(twin, opts)];
   } catch (e) {

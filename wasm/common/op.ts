@@ -13,6 +13,9 @@ export const OP_WINOGRAD: i32 = 7;
 export const OP_SIGMOID: i32 = 8;
 export const OP_WINOGRAD1D: i32 = 9;
 export const OP_PAD: i32 = 10;
+export const OP_PACKW_GEMM: i32 = 11;
+export const OP_PACKW_WINOGRAD: i32 = 12;
+export const OP_PACKW_DEQUANTIZE: i32 = 13;
 
 @inline
 export function word(op: usize, i: i32): i32 {

@@ -151,7 +151,7 @@ Flatten("as a graph output it comes out in ONNX's CHW order, loaded directly and
   await compare(bytes, [2, 3, 5, 6]);
   const x = randomTensor([2, 3, 5, 6], 7);
   const want = runNaive(parseOnnx(bytes), { x }).get("y")!;
-  const iwm = convertToIwm(importBytes(bytes));
+  const iwm = await convertToIwm(importBytes(bytes));
   const model = await load(iwm);
   try {
     const out = await model.run({ x: { data: toNhwc(x), dims: [2, 5, 6, 3] } });

@@ -1,0 +1,151 @@
+import { ptr, word } from "../common/op";
+import { scaled } from "./gemm";
+
+/**
+ * Winograd kernel transform at load (not a plan step), straight into the
+ * packed layout the Winograd kernels read (f32-winograd, f32-winograd1d):
+ *
+ *   1-D, F(m, r):      U_ξ = Σ_t G[ξ][t] g_t                    (α matrices)
+ *   2-D, F(m x m, r x r): U_(α·a + b) = Σ_x G[b][x] Σ_y G[a][y] g_yx  (α² matrices)
+ *
+ * each a Cin x Cout matrix in 8-column panels like any GEMM weight (columns
+ * past Cout zero). In float64, rounded once to float32 at the store: the
+ * transforms amplify rounding error, so the kernel side adds none of its own.
+ * Every sum starts from +0 and adds its nonzero terms in index order (the
+ * inner sum over y first in 2-D), each product and sum rounded to float64:
+ * no fused multiply-add, so both builds give the same bits. Column scales (a
+ * folded batchnorm's) apply to the kernel first, as in f32-packw/gemm.ts.
+ * Channels go 8 at a time (a panel row: four float64 pairs, four independent
+ * sums, which the add latency would otherwise bound), then 4 for a last half
+ * panel. Runs on the calling thread alone.
+ *
+ * Op words: 1 source (an HWIO kernel: the taps in order, each a Cin x Cout
+ * matrix; r taps of a 1xr or rx1 kernel, r·r of an rxr one), 2 Cin, 3 Cout
+ * (a multiple of 4), 4 destination (the matrices one after another, each
+ * ceil(Cout/8) * Cin * 8 floats), 5 G (α x r float64, row-major), 6 α, 7 r,
+ * 8 dimensions (1 or 2), 9 scratch (64 * (taps + r) bytes), 10 column scales
+ * (Cout float64) or 0 for none.
+ */
+export function packwWinogradOp(op: usize): void {
+  const src = ptr(op, 1);
+  const Cin = word(op, 2), Cout = word(op, 3);
+  const dst = ptr(op, 4);
+  const G = ptr(op, 5);
+  const alpha = word(op, 6), r = word(op, 7);
+  const twoD = word(op, 8) == 2;
+  const scales = ptr(op, 10);
+  const taps = twoD ? r * r : r;
+  const panelBytes = <usize>Cin << 5;
+  const panels = (Cout + 7) >> 3;
+  const matrixBytes = <usize>panels * panelBytes;
+  const gBuf = ptr(op, 9);
+  const tapBytes = (<usize>Cin * Cout) << 2;
+  for (let ci = 0; ci < Cin; ci++) {
+    const row = src + ((<usize>ci * Cout) << 2);
+    const rowOut = dst + (<usize>ci << 5);
+    let co = 0;
+    for (; co + 8 <= Cout; co += 8) {
+      transformColumns(row + (<usize>co << 2), tapBytes, taps, scales ? scales + (<usize>co << 3) : 0, G, alpha, r, twoD, gBuf, rowOut + <usize>(co >> 3) * panelBytes, matrixBytes, true);
+    }
+    if (co < Cout) {
+      // A last half panel (Cout = 8·panels - 4): four channels, then four zero columns.
+      const out = rowOut + <usize>(co >> 3) * panelBytes;
+      transformColumns(row + (<usize>co << 2), tapBytes, taps, scales ? scales + (<usize>co << 3) : 0, G, alpha, r, twoD, gBuf, out, matrixBytes, false);
+      const matrices = twoD ? alpha * alpha : alpha;
+      for (let m = 0; m < matrices; m++) v128.store(out + <usize>m * matrixBytes, i32x4.splat(0), 16);
+    }
+  }
+}
+
+/**
+ * The transformed matrices' entries for 8 (`wide`) or 4 output channels of
+ * one input channel, whose first tap is at `s` (taps `tapBytes` apart,
+ * scales at `sc` or 0), stored from `out` in each matrix (`matrixBytes`
+ * apart). `gBuf`: the channels' taps in float64 (64 bytes each: four pairs),
+ * then one row of G g (2-D). `wide` is a constant at each call site, so each
+ * inlined copy is specialized.
+ */
+@inline
+function transformColumns(
+  s: usize, tapBytes: usize, taps: i32, sc: usize, G: usize, alpha: i32, r: i32, twoD: bool,
+  gBuf: usize, out: usize, matrixBytes: usize, wide: bool,
+): void {
+  const tBuf = gBuf + (<usize>taps << 6);
+  const gRow = <usize>r << 3;
+  for (let t = 0; t < taps; t++, s += tapBytes) {
+    const at = gBuf + (<usize>t << 6);
+    widen(at, sc ? scaled(v128.load(s), v128.load(sc), v128.load(sc, 16)) : v128.load(s));
+    if (wide) widen(at + 32, sc ? scaled(v128.load(s, 16), v128.load(sc, 32), v128.load(sc, 48)) : v128.load(s, 16));
+  }
+  if (twoD) {
+    for (let a = 0; a < alpha; a++) {
+      // Row a of G g: t_x = Σ_y G[a][y] g_yx.
+      const ga = G + <usize>a * gRow;
+      for (let x = 0; x < r; x++) combineInto(tBuf + (<usize>x << 6), ga, gBuf + (<usize>x << 6), <usize>r << 6, r, wide);
+      for (let b = 0; b < alpha; b++) combineRounded(out + <usize>(a * alpha + b) * matrixBytes, G + <usize>b * gRow, tBuf, 64, r, wide);
+    }
+  } else {
+    for (let xi = 0; xi < alpha; xi++) combineRounded(out + <usize>xi * matrixBytes, G + <usize>xi * gRow, gBuf, 64, r, wide);
+  }
+}
+
+/** Four floats as two float64 pairs at `at` (exact). */
+@inline
+function widen(at: usize, v: v128): void {
+  v128.store(at, f64x2.promote_low_f32x4(v));
+  v128.store(at, f64x2.promote_low_f32x4(v128.shuffle<f32>(v, v, 2, 3, 2, 3)), 16);
+}
+
+/**
+ * Σ_k c_k v_k over `count` float64 coefficients at `coef` and float64
+ * vectors of 8 (`wide`) or 4 channels, as pairs, `stride` bytes apart from
+ * `vecs`: from +0, zero coefficients skipped. Into the pairs at `at`.
+ */
+@inline
+function combineInto(at: usize, coef: usize, vecs: usize, stride: usize, count: i32, wide: bool): void {
+  let s0 = f64x2.splat(0), s1 = f64x2.splat(0), s2 = f64x2.splat(0), s3 = f64x2.splat(0);
+  for (let k = 0; k < count; k++) {
+    const c = load<f64>(coef + (<usize>k << 3));
+    if (c == 0) continue;
+    const cv = f64x2.splat(c);
+    const v = vecs + <usize>k * stride;
+    s0 = f64x2.add(s0, f64x2.mul(cv, v128.load(v)));
+    s1 = f64x2.add(s1, f64x2.mul(cv, v128.load(v, 16)));
+    if (wide) {
+      s2 = f64x2.add(s2, f64x2.mul(cv, v128.load(v, 32)));
+      s3 = f64x2.add(s3, f64x2.mul(cv, v128.load(v, 48)));
+    }
+  }
+  v128.store(at, s0);
+  v128.store(at, s1, 16);
+  if (wide) {
+    v128.store(at, s2, 32);
+    v128.store(at, s3, 48);
+  }
+}
+
+/** The same sum rounded to float32 once and stored at `to` (8 or 4 floats). */
+@inline
+function combineRounded(to: usize, coef: usize, vecs: usize, stride: usize, count: i32, wide: bool): void {
+  let s0 = f64x2.splat(0), s1 = f64x2.splat(0), s2 = f64x2.splat(0), s3 = f64x2.splat(0);
+  for (let k = 0; k < count; k++) {
+    const c = load<f64>(coef + (<usize>k << 3));
+    if (c == 0) continue;
+    const cv = f64x2.splat(c);
+    const v = vecs + <usize>k * stride;
+    s0 = f64x2.add(s0, f64x2.mul(cv, v128.load(v)));
+    s1 = f64x2.add(s1, f64x2.mul(cv, v128.load(v, 16)));
+    if (wide) {
+      s2 = f64x2.add(s2, f64x2.mul(cv, v128.load(v, 32)));
+      s3 = f64x2.add(s3, f64x2.mul(cv, v128.load(v, 48)));
+    }
+  }
+  v128.store(to, rounded(s0, s1));
+  if (wide) v128.store(to, rounded(s2, s3), 16);
+}
+
+/** Two float64 pairs rounded to four floats. */
+@inline
+function rounded(lo: v128, hi: v128): v128 {
+  return v128.shuffle<f32>(f32x4.demote_f64x2_zero(lo), f32x4.demote_f64x2_zero(hi), 0, 1, 4, 5);
+}
