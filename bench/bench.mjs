@@ -8,7 +8,9 @@
 // Each engine configuration lives in its own child process (bench/child.mjs):
 // it loads once and reports load time, first-inference time and its output;
 // then the rounds go A B C … A B C …, each child running `runs` inferences per
-// round, so slow drift of the machine hits every engine alike. Ratios to our
+// round, so slow drift of the machine hits every engine alike (7 rounds: on
+// the 2-vCPU machine here, slow spells last seconds and take whole rounds,
+// and the median of 7 rides out two of them). Ratios to our
 // runtime are taken per round (a peer's round median over ours in the same
 // round), then their median. Every batch size gets fresh children, so peak RSS
 // is per engine and per batch size. Results go to bench/results/ as JSON and
@@ -52,10 +54,10 @@ const REPLY_TIMEOUT_MS = 180_000;
 const USAGE = `usage: node bench/bench.mjs [--quick] [--batch 1,4] [--engines ID[,ID…]] [--rounds N] [--runs N] [--profile] [--no-build]
   run it alone on the machine: flock /tmp/bench.lock npm run bench -- …
   engines (ids or prefixes, default all): ${ENGINES.map((e) => e.id).join(", ")}
-  --quick: 2 rounds x 2 runs (default 5 x 3); --profile: per-layer times and GFLOP/s`;
+  --quick: 2 rounds x 2 runs (default 7 x 3); --profile: per-layer times and GFLOP/s`;
 
 function parseArgs(argv) {
-  const opts = { quick: false, profile: false, build: true, batches: [1, 4], engines: ENGINES, rounds: 5, runs: 3, profileReps: 5 };
+  const opts = { quick: false, profile: false, build: true, batches: [1, 4], engines: ENGINES, rounds: 7, runs: 3, profileReps: 5 };
   const value = (i) => {
     if (i + 1 >= argv.length) throw new Error(`${argv[i]} needs a value`);
     return argv[i + 1];
