@@ -10,7 +10,7 @@ import { IMAGENET_LABELS } from "./imagenet-labels.js";
 import { Model } from "./model.js";
 
 export interface LoadOptions {
-  /** Kernel threads (default: available cores, at most 4). 1 runs on the caller's thread without workers. */
+  /** Kernel threads (default: available cores, at most 4): the caller's thread, in slices, and threads - 1 workers. */
   threads?: number;
   /** Kernel build: "auto" (relaxed SIMD when the host supports it), "relaxed" or "plain". */
   build?: KernelBuild | "auto";

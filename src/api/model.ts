@@ -58,7 +58,7 @@ export class Model {
     this.outputs = graph.outputs.map((name) => ({ name, shape: [-1, ...this.shape(name)] }));
   }
 
-  /** Threads the kernels run on (1: the caller's thread, in slices). */
+  /** Threads the kernels run on: the caller's thread (in slices) and threads - 1 workers. */
   get threads(): number {
     return this.session.engine.threads;
   }

@@ -124,6 +124,7 @@ export class KernelMemory {
   runSteps(ops: number, steps: number): void {
     const reached = this.kernels.run(0, ops, 0, steps, 0, 0);
     if (reached < 0) throw stepError(-1 - reached);
+    if (reached !== steps) throw new Error(`internal error: step ${reached} of ${steps} shares work units, which runSteps cannot wait for`);
   }
 }
 
@@ -143,7 +144,11 @@ export class Engine extends KernelMemory {
   /** Settles when every worker has instantiated the kernels (load overlaps with their start). */
   private readonly workersReady: Promise<void>;
   private failure: Error | null = null;
-  private pending: { resolve: () => void; reject: (e: Error) => void; remaining: number } | null = null;
+  /** The run the workers are in: their "done" messages name it, so a late one from an earlier run is not counted. */
+  private runId = 0;
+  /** The step record the caller's thread sleeps on (stepDone), which fail() wakes. */
+  private waiting: Int32Array | null = null;
+  private pending: { id: number; resolve: () => void; reject: (e: Error) => void; remaining: number } | null = null;
 
   private constructor(opts: EngineOptions) {
     super(opts.module, opts.initialBytes);
@@ -179,13 +184,13 @@ export class Engine extends KernelMemory {
       const worker = start(WORKER_SOURCE);
       this.workers.push(worker);
       worker.onMessage((raw) => {
-        const msg = raw as { type: string; message?: string; bad?: number };
+        const msg = raw as { type: string; message?: string; run?: number; bad?: number };
         if (msg.type === "ready") resolve();
         else if (msg.type === "error") {
           const error = new Error(`kernel worker ${tid} failed: ${msg.message}`);
           reject(error);
           this.fail(error);
-        } else if (msg.type === "done") this.workerDone(msg.bad!);
+        } else if (msg.type === "done") this.workerDone(msg.run!, msg.bad!);
       });
       worker.onError((e) => {
         const error = new Error(`kernel worker ${tid} stopped: ${e.message}`);
@@ -208,8 +213,14 @@ export class Engine extends KernelMemory {
     if (this.failure) throw this.failure;
     resetStepCounters(this.memory.buffer, plan);
     const workersDone = this.workers.length > 0 ? this.startRun(plan) : undefined;
+    // Awaited below; a failure while the caller's thread still computes must not go unhandled meanwhile.
+    workersDone?.catch(() => undefined);
     try {
       await this.runHere(plan);
+    } catch (e) {
+      // A trap on the caller's thread leaves a claimed unit unfinished: workers would wait for it forever.
+      this.fail(e instanceof Error ? e : new Error(String(e)));
+      throw e;
     } finally {
       // The next run resets the counters the workers read: they must be done with this one.
       await workersDone;
@@ -218,9 +229,10 @@ export class Engine extends KernelMemory {
 
   private startRun(plan: Plan): Promise<void> {
     this.setWorkersActive(true);
+    const id = ++this.runId;
     return new Promise<void>((resolve, reject) => {
-      this.pending = { resolve, reject, remaining: this.workers.length };
-      const msg = { type: "run", ops: plan.ops, steps: plan.steps, spins: STEP_SPINS };
+      this.pending = { id, resolve, reject, remaining: this.workers.length };
+      const msg = { type: "run", run: id, ops: plan.ops, steps: plan.steps, spins: STEP_SPINS };
       for (const w of this.workers) w.postMessage(msg);
     });
   }
@@ -245,21 +257,31 @@ export class Engine extends KernelMemory {
   }
 
   /**
-   * Resolves when every unit of step `index` is done (by the workers). Sleeps
-   * on the step's finished-units count with Atomics.waitAsync, which the
-   * kernels' notify wakes, rather than spinning, so a busy machine's cores go
-   * to the workers being waited for; hosts without waitAsync poll between
-   * event loop turns.
+   * Resolves when every unit of step `index` is done (by the workers), or the
+   * engine failed. Sleeps on the step's finished-units count with
+   * Atomics.waitAsync, which the kernels' notify wakes, rather than spinning,
+   * so a busy machine's cores go to the workers being waited for; hosts
+   * without waitAsync poll between event loop turns. A timer bounds each
+   * sleep: a pending waitAsync does not keep a host's event loop alive, and
+   * once fail() has terminated the workers nothing else would.
    */
   private async stepDone(plan: Plan, index: number): Promise<void> {
     const words = new Int32Array(this.memory.buffer, plan.ops + index * OP_BYTES, OP_WORDS);
     const units = words[UNITS_WORD]!;
     const waitAsync = (Atomics as unknown as { waitAsync?: WaitAsync }).waitAsync;
-    for (let seen = Atomics.load(words, DONE_WORD); seen !== units && !this.failure; seen = Atomics.load(words, DONE_WORD)) {
-      if (waitAsync) {
-        const wait = waitAsync.call(Atomics, words, DONE_WORD, seen, WAIT_MS);
-        if (wait.async) await wait.value;
-      } else await this.platform.yieldToEventLoop();
+    this.waiting = words;
+    try {
+      for (let seen = Atomics.load(words, DONE_WORD); seen !== units && !this.failure; seen = Atomics.load(words, DONE_WORD)) {
+        const wait = waitAsync?.call(Atomics, words, DONE_WORD, seen, WAIT_MS);
+        if (!wait) await this.platform.yieldToEventLoop();
+        else if (wait.async) {
+          let timer: ReturnType<typeof setTimeout> | undefined;
+          await Promise.race([wait.value, new Promise((resolve) => (timer = setTimeout(resolve, WAIT_MS)))]);
+          clearTimeout(timer);
+        }
+      }
+    } finally {
+      this.waiting = null;
     }
   }
 
@@ -267,9 +289,9 @@ export class Engine extends KernelMemory {
     for (const w of this.workers) w.keepAlive(active);
   }
 
-  private workerDone(bad: number): void {
+  private workerDone(run: number, bad: number): void {
     const p = this.pending;
-    if (!p) return;
+    if (!p || p.id !== run) return;
     if (bad >= 0) {
       this.pending = null;
       this.setWorkersActive(false);
@@ -291,6 +313,7 @@ export class Engine extends KernelMemory {
     this.pending = null;
     p?.reject(error);
     for (const w of this.workers) w.terminate();
+    if (this.waiting) Atomics.notify(this.waiting, DONE_WORD);
   }
 
   dispose(): void {

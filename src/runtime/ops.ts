@@ -151,7 +151,8 @@ export interface WinogradStep {
   bias: number;
   relu: boolean;
   scratch: number;
-  scratchBytes: number;
+  /** Bytes between threads' scratch slices: the plan-wide largest need (see plan.ts). */
+  scratchStride: number;
   tilesPerBlock: number;
   zeroRow: number;
   panelsPerChunk: number;
@@ -241,7 +242,7 @@ function float32Bits(value: number): number {
 function winogradWords(step: WinogradStep | Winograd1dStep): number[] {
   return [step.kind, step.batch, step.H, step.W, step.cin, step.input, step.inStride, step.OH, step.OW,
     step.cout, step.out, step.outStride, step.padTop, step.padLeft, step.weights, step.bias,
-    step.relu ? 1 : 0, step.scratch, step.scratchBytes, step.tilesPerBlock, step.zeroRow, step.panelsPerChunk];
+    step.relu ? 1 : 0, step.scratch, step.scratchStride, step.tilesPerBlock, step.zeroRow, step.panelsPerChunk];
 }
 
 /** The word values of `step`, in the order its kernel reads them. */
@@ -287,6 +288,8 @@ export function encodeSteps(memory: ArrayBufferLike, at: number, steps: readonly
   view.fill(0);
   steps.forEach((step, i) => {
     const w = words(step);
+    // The last words of a record are the run's counters (UNITS_WORD and after).
+    if (w.length > UNITS_WORD) throw new Error(`internal error: a step of kind ${step.kind} has ${w.length} words, past the ${UNITS_WORD} a record leaves for them`);
     for (let j = 0; j < w.length; j++) {
       // Addresses are unsigned 32-bit; `| 0` keeps values ≥ 2^31 intact bit for bit.
       view[i * OP_WORDS + j] = w[j]! | 0;

@@ -264,7 +264,7 @@ export function makePlan(graph: Graph, shapes: Map<string, number[]>, weights: W
                 batch: B, H: H!, W: W!, cin, input: src.address, inStride: src.pixelStride,
                 OH: OH!, OW: OW!, cout, out: dst.address, outStride: dst.pixelStride, padTop: node.pads.top,
                 padLeft: node.pads.left, weights: w.weights, bias: w.bias, scales: w.scales, relu: node.activation === "relu",
-                scratch: at.scratch, scratchBytes: at.scratchStride, tilesPerBlock, zeroRow: at.zeroRow, panelsPerChunk,
+                scratch: at.scratch, scratchStride: at.scratchStride, tilesPerBlock, zeroRow: at.zeroRow, panelsPerChunk,
               };
               return oneD
                 ? { ...step, kind: OpKind.Winograd1d, vertical: oneD.vertical, tileOutputs: oneD.m, alpha: oneD.alpha }

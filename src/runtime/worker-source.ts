@@ -19,7 +19,7 @@ listen((msg) => {
       port.postMessage({ type: "ready" });
     } else if (msg.type === "run") {
       const reached = kernels.run(tid, msg.ops, 0, msg.steps, msg.spins, 1);
-      port.postMessage({ type: "done", bad: reached < 0 ? -1 - reached : -1 });
+      port.postMessage({ type: "done", run: msg.run, bad: reached < 0 ? -1 - reached : -1 });
     }
   } catch (e) {
     port.postMessage({ type: "error", message: String((e && e.stack) || e) });

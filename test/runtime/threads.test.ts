@@ -63,4 +63,36 @@ for (const waitAsync of [true, false]) {
   });
 }
 
+/**
+ * A run of many steps, tens of milliseconds on 2 threads, interrupted after
+ * 2 ms: the caller's thread yields between slices of steps, so the timer fires
+ * while the run is in progress.
+ */
+async function interruptedRun(interrupt: (s: Session) => void): Promise<unknown> {
+  const r = rng(8);
+  const nodes: Node[] = [input("x", [64, 64, 32])];
+  for (let i = 0; i < 16; i++) nodes.push(conv(`c${i}`, i === 0 ? "x" : `c${i - 1}`, r, [3, 3, 32, 32], { relu: true }));
+  const s = await Session.create(graphOf(nodes, ["c15"]), { threads: 2, build: "relaxed", platform: nodePlatform, keep: [] });
+  try {
+    const x = randomArray(4 * 64 * 64 * 32, r);
+    const running = s.run(new Map([["x", x]]), 4);
+    setTimeout(() => interrupt(s), 2);
+    return await running.then(() => null, (e: unknown) => e);
+  } finally {
+    s.dispose();
+  }
+}
+
+test("dispose() during a 2-thread run rejects the run, and nothing is left unhandled", async () => {
+  const error = await interruptedRun((s) => s.dispose());
+  assert.instance(error, Error, "the run did not reject");
+  assert.match((error as Error).message, /disposed/);
+});
+
+test("a worker that dies during a run rejects the run with an error naming it", async () => {
+  const error = await interruptedRun((s) => (s.engine as unknown as { workers: { terminate(): void }[] }).workers[0]!.terminate());
+  assert.instance(error, Error, "the run did not reject");
+  assert.match((error as Error).message, /kernel worker 1 stopped/);
+});
+
 test.run();

@@ -24,7 +24,7 @@ import { transformedGemms } from "./gemms";
  *
  * Op words: 1 batch, 2 H, 3 W, 4 Cin, 5 input, 6 input pixel stride, 7 OH,
  * 8 OW, 9 Cout, 10 output, 11 output pixel stride, 12 pad top, 13 pad left,
- * 14 U, 15 bias, 16 relu, 17 scratch, 18 scratch bytes per thread, 19 TB,
+ * 14 U, 15 bias, 16 relu, 17 scratch, 18 bytes between the threads' scratch slices, 19 TB,
  * 20 zero row (at least max(Cin, 8) zero floats), 21 panels per chunk,
  * 22 column scales of int8 U (8 floats per panel, matrix by matrix; U then
  * holds int8 panels, read by the f32-qc8w micro-kernel) or 0 for float32 U.
@@ -40,7 +40,7 @@ export function winogradOp(op: usize, tid: i32): i32 {
   const pt = word(op, 12), pl = word(op, 13);
   const U = ptr(op, 14), bias = ptr(op, 15);
   const relu = word(op, 16) != 0;
-  const scratchBytes = ptr(op, 18);
+  const scratchStride = ptr(op, 18);
   const TB = word(op, 19);
   const zero = ptr(op, 20);
   const panelsPerChunk = word(op, 21);
@@ -53,7 +53,7 @@ export function winogradOp(op: usize, tid: i32): i32 {
   const blocks = (tiles + TB - 1) / TB;
   const panels = (Cout + 7) >> 3;
   const chunks = (panels + panelsPerChunk - 1) / panelsPerChunk;
-  const V = ptr(op, 17) + <usize>tid * scratchBytes;
+  const V = ptr(op, 17) + <usize>tid * scratchStride;
   const Mb = V + (<usize>(36 * TB * Cin) << 2);
   const ind = Mb + (<usize>(36 * TB * panelsPerChunk * 8) << 2);
   const discard = ind + (<usize>(36 * TB) << 2);
