@@ -8,7 +8,7 @@ import { poolOp } from "./f32-pool/pool";
 import { gavgpoolOp } from "./f32-gavgpool/gavgpool";
 import { softmaxOp } from "./f32-softmax/softmax";
 import { affineOp } from "./f32-affine/affine";
-import { winogradOp } from "./f32-winograd/4x4-3x3";
+import { winogradOp } from "./f32-winograd/6x6";
 import { sigmoidOp } from "./f32-sigmoid/sigmoid";
 import { winograd1dOp } from "./f32-winograd1d/winograd1d";
 import { padOp } from "./f32-pad/pad";

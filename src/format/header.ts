@@ -40,7 +40,7 @@ export interface NodeRecord {
   mode?: PadMode;
   /** pad: the constant fill; JSON has no infinities or NaN, so those are the strings "Infinity", "-Infinity", "NaN". */
   value?: number | NonFiniteText;
-  /** conv2d: whether it runs (and its weights are packed) as Winograd: F(4x4, 3x3), or 1-D F(m, r) for 1xr / rx1 kernels. */
+  /** conv2d: whether it runs (and its weights are packed) as Winograd: F(4x4, 3x3) or F(2x2, 5x5), or 1-D F(m, r) for 1xr / rx1 kernels. */
   winograd?: boolean;
   /** conv2d, dense, batchnorm: byte offsets of the weights (or scale) and bias (or shift) in the packed region. */
   packed?: { weights: number; bias: number };

@@ -134,6 +134,8 @@ export interface AffineStep {
 
 export interface WinogradStep {
   kind: OpKind.Winograd;
+  /** Output tile side: 4 for F(4x4, 3x3), 2 for F(2x2, 5x5). */
+  tileOutputs: number;
   batch: number;
   H: number;
   W: number;
@@ -164,7 +166,6 @@ export interface WinogradStep {
 export interface Winograd1dStep extends Omit<WinogradStep, "kind"> {
   kind: OpKind.Winograd1d;
   vertical: boolean;
-  tileOutputs: number;
   alpha: number;
 }
 
@@ -267,7 +268,7 @@ function words(step: Step): number[] {
       return [step.kind, step.pixels, step.C, step.input, step.inStride, step.out, step.outStride,
         step.scale, step.shift, step.relu ? 1 : 0];
     case OpKind.Winograd:
-      return [...winogradWords(step), step.scales ?? 0];
+      return [...winogradWords(step), step.scales ?? 0, step.tileOutputs];
     case OpKind.Winograd1d:
       return [...winogradWords(step), step.vertical ? 1 : 0, step.tileOutputs, step.alpha, step.scales ?? 0];
     case OpKind.Pad:

@@ -3,7 +3,7 @@ import { convDilations, convGroups, nodeAxis, poolSpan, type Graph, type Node } 
 import { alignUp, planArena } from "./arena.js";
 import { encodeSteps, OP_BYTES, OpKind, PadModeCode, type Step } from "./ops.js";
 import type { WeightLayout } from "./weights.js";
-import { usesWinograd, WINOGRAD_MATRICES, winogradBlocking } from "./winograd.js";
+import { usesWinograd, WINOGRAD_MATRICES, winogradBlocking, winogradTile } from "./winograd.js";
 import { usesWinograd1d, winograd1dBlocking, winograd1dShape } from "./winograd1d.js";
 
 /**
@@ -245,7 +245,7 @@ export function makePlan(graph: Graph, shapes: Map<string, number[]>, weights: W
         const [OH, OW] = shapeOf(out);
         const oneD = usesWinograd1d(node, shapeOf(out)) && winograd1dShape(node);
         if (oneD || usesWinograd(node, shapeOf(out))) {
-          // 1-D F(m, 7) along the kernel's long axis, or 2-D F(4x4, 3x3): the same step but for the transform.
+          // 1-D F(m, 7) along the kernel's long axis, or 2-D F(4x4, 3x3) / F(2x2, 5x5): the same step but for the transform.
           const { tilesPerBlock, panelsPerChunk, scratchBytes } = oneD
             ? winograd1dBlocking(cin, cout, oneD, OH!, OW!, B, opts.threads)
             : winogradBlocking(cin, cout);
@@ -253,7 +253,7 @@ export function makePlan(graph: Graph, shapes: Map<string, number[]>, weights: W
           maxKc = Math.max(maxKc, cin);
           const cost = oneD
             ? (B * OH! * OW! * cout * cin * oneD.alpha) / oneD.m
-            : B * Math.ceil(OH! / 4) * Math.ceil(OW! / 4) * WINOGRAD_MATRICES * cin * cout;
+            : B * Math.ceil(OH! / winogradTile(node)!.m) * Math.ceil(OW! / winogradTile(node)!.m) * WINOGRAD_MATRICES * cin * cout;
           pending.push({
             node: node.name, reads: [root(inName)], writes: [root(out)], cost, indirectionBytes: 0,
             build(at) {
@@ -268,7 +268,7 @@ export function makePlan(graph: Graph, shapes: Map<string, number[]>, weights: W
               };
               return oneD
                 ? { ...step, kind: OpKind.Winograd1d, vertical: oneD.vertical, tileOutputs: oneD.m, alpha: oneD.alpha }
-                : { ...step, kind: OpKind.Winograd };
+                : { ...step, kind: OpKind.Winograd, tileOutputs: winogradTile(node)!.m };
             },
           });
           break;

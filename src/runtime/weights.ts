@@ -3,7 +3,7 @@ import { batchNormAffine } from "../passes/fold-batchnorm.js";
 import { alignUp } from "./arena.js";
 import type { KernelMemory } from "./engine.js";
 import { encodeSteps, OP_BYTES, OpKind, type Step } from "./ops.js";
-import { usesWinograd, WINOGRAD_G, WINOGRAD_MATRICES } from "./winograd.js";
+import { usesWinograd, WINOGRAD_MATRICES, winogradG, winogradTile } from "./winograd.js";
 import { usesWinograd1d, winograd1dConstantFloats, winograd1dConstants, winograd1dMatrices, winograd1dShape } from "./winograd1d.js";
 
 /**
@@ -122,7 +122,8 @@ interface KernelTransform {
 function kernelTransform(node: Conv2DNode): KernelTransform {
   const oneD = winograd1dShape(node);
   if (oneD) return { G: winograd1dMatrices(oneD.m, oneD.r).G, alpha: oneD.alpha, r: oneD.r, dims: 1 };
-  return { G: WINOGRAD_G, alpha: 6, r: 3, dims: 2 };
+  const { r } = winogradTile(node)!;
+  return { G: winogradG(r), alpha: 6, r, dims: 2 };
 }
 
 /**
@@ -196,7 +197,7 @@ export function packWeights(graph: Graph, layout: WeightLayout, winograd: Winogr
       const b = (base + entry.bias) / 4;
       const transform = transforms.get(node.name);
       if (node.op === "conv2d" && transform) {
-        // The transformed matrices (1-D F(m, 7) or 2-D F(4x4, 3x3)), each packed like a Cin x Cout GEMM.
+        // The transformed matrices (1-D F(m, 7) or 2-D F(4x4, 3x3) or F(2x2, 5x5)), each packed like a Cin x Cout GEMM.
         const [, , cin, cout] = node.kernelShape;
         const scales = readKernel(node);
         new Float64Array(memory, matrixAt, transform.G.length).set(transform.G);

@@ -1,22 +1,34 @@
 import { convDilations, convGroups, type Conv2DNode } from "../graph/ir.js";
 
 /**
- * Winograd F(4x4, 3x3) for 3x3 stride-1 convolutions (wasm/f32-winograd):
- * 36 multiplies per 4x4 output tile instead of 144. Used where the image is
- * large enough for the transforms to pay off; the 8x8 grids of the last
- * blocks stay on the direct GEMM, whose weights would otherwise be streamed
- * 36-fold for only a few tiles.
+ * 2-D Winograd for stride-1 convolutions (wasm/f32-winograd), on 6x6 input
+ * patches: F(4x4, 3x3) for 3x3 kernels, 36 multiplies per 4x4 output tile
+ * instead of 144, and F(2x2, 5x5) for 5x5 ones, 36 per 2x2 tile instead of
+ * 100. Both use the interpolation points 0, ±1, ±2, ∞, so they share the
+ * input transform Bᵀ and differ in G and Aᵀ. Used where the image is large
+ * enough for the transforms to pay off; the 8x8 grids of the last blocks stay
+ * on the direct GEMM, whose weights would otherwise be streamed 36-fold for
+ * only a few tiles.
  */
 const MIN_OUTPUT_PIXELS = 17 * 17;
 
 /** Transformed-kernel matrices (6x6 points per tile), i.e. GEMMs per tile block. */
 export const WINOGRAD_MATRICES = 36;
 
+/** The output tile side m and kernel side r of the F(m x m, r x r) a kernel shape runs as, or null. */
+export function winogradTile(node: Conv2DNode): { m: number; r: number } | null {
+  const [kh, kw] = node.kernelShape;
+  if (kh !== kw) return null;
+  if (kh === 3) return { m: 4, r: 3 };
+  if (kh === 5) return { m: 2, r: 5 };
+  return null;
+}
+
 export function usesWinograd(node: Conv2DNode, outShape: readonly number[]): boolean {
-  const [kh, kw, cin, cout] = node.kernelShape;
+  const [, , cin, cout] = node.kernelShape;
   const [dh, dw] = convDilations(node);
   if (dh !== 1 || dw !== 1 || convGroups(node) !== 1) return false;
-  return kh === 3 && kw === 3 && node.strides[0] === 1 && node.strides[1] === 1
+  return winogradTile(node) !== null && node.strides[0] === 1 && node.strides[1] === 1
     && cin % 4 === 0 && cout % 4 === 0 && outShape[0]! * outShape[1]! >= MIN_OUTPUT_PIXELS;
 }
 
@@ -28,7 +40,7 @@ export function usesWinograd(node: Conv2DNode, outShape: readonly number[]): boo
  * once: F(4x4)'s transforms amplify error more than F(2x2)'s, so the kernel
  * side adds no rounding of its own.
  */
-export const WINOGRAD_G = Float64Array.of(
+const WINOGRAD_G3 = Float64Array.of(
   1 / 4, 0, 0,
   -1 / 6, -1 / 6, -1 / 6,
   -1 / 6, 1 / 6, -1 / 6,
@@ -38,10 +50,29 @@ export const WINOGRAD_G = Float64Array.of(
 );
 
 /**
+ * G (6 x 5) of F(2x2, 5x5) with the same points and Bᵀ: row p is
+ * s_p·[1, p, p², p³, p⁴] with the same scales s_p as F(4x4, 3x3)'s rows
+ * (1/4, -1/6, -1/6, 1/24, 1/24), and the ∞ row takes the last tap.
+ */
+const WINOGRAD_G5 = Float64Array.of(
+  1 / 4, 0, 0, 0, 0,
+  -1 / 6, -1 / 6, -1 / 6, -1 / 6, -1 / 6,
+  -1 / 6, 1 / 6, -1 / 6, 1 / 6, -1 / 6,
+  1 / 24, 2 / 24, 4 / 24, 8 / 24, 16 / 24,
+  1 / 24, -2 / 24, 4 / 24, -8 / 24, 16 / 24,
+  0, 0, 0, 0, 1,
+);
+
+/** G (6 x r, row-major) of the 2-D Winograd transform for r x r kernels. */
+export function winogradG(r: number): Float64Array {
+  return r === 3 ? WINOGRAD_G3 : WINOGRAD_G5;
+}
+
+/**
  * Output-channel chunks (in 8-column panels) sized so a chunk of the 36
  * transformed kernels (512 KB) and a block's transformed inputs and products
  * (384 KB) stay in L2 together; scratch bytes per thread (see the scratch
- * layout in wasm/f32-winograd/4x4-3x3.ts). Measured on a 1 MB-L2 core, one
+ * layout in wasm/f32-winograd/6x6.ts). Measured on a 1 MB-L2 core, one
  * thread: a 512 KB chunk instead of 256 KB (fewer chunks, so fewer repeated
  * input transforms) takes the 10 Winograd layers of InceptionV3 from 34 to
  * 30 ms; a 768 KB block budget loses on the 147x147 and 71x71 grids.

@@ -110,29 +110,37 @@ for (const cfg of configs) {
   }
 }
 
-// 3x3 stride 1 with >= 17x17 outputs and channels in fours: the Winograd F(4x4, 3x3) path.
-// Output sizes cover every remainder mod 4 (partial 4x4 tiles: rows and columns past the
-// edge), Cin and Cout below, at and above the 8-wide block, several output-channel chunks
-// (Cin = 256: one panel per chunk), several tile blocks straddling images, asymmetric pads.
-const winogradCases: { H: number; W: number; C: number; cout: number; p: Pads; B: number; note: string }[] = [
-  { H: 17, W: 20, C: 4, cout: 4, p: pads1, B: 2, note: "17x20 out (≡ 1, 0 mod 4), Cin and Cout below the block" },
-  { H: 18, W: 19, C: 8, cout: 8, p: pads1, B: 2, note: "18x19 out (≡ 2, 3 mod 4), Cin and Cout at the block" },
-  { H: 23, W: 21, C: 12, cout: 20, p: pads0, B: 3, note: "valid, 21x19 out, partial N panel, batch 3" },
-  { H: 17, W: 18, C: 16, cout: 12, p: { top: 2, left: 0, bottom: 1, right: 2 }, B: 2, note: "asymmetric pads, 18x18 out" },
-  { H: 20, W: 17, C: 36, cout: 44, p: pads1, B: 2, note: "20x17 out, Cin above the block, not a multiple of 8" },
-  { H: 18, W: 17, C: 256, cout: 44, p: pads1, B: 2, note: "6 output-channel chunks, the last a partial panel" },
-  { H: 59, W: 58, C: 4, cout: 4, p: pads1, B: 2, note: "450 tiles: blocks of 224 straddling the images, a partial last one" },
-  { H: 35, W: 35, C: 64, cout: 96, p: pads1, B: 2, note: "InceptionV3 mixed-block shape: 9 blocks of 20 tiles, 2 chunks" },
+// 3x3 and 5x5 stride 1 with >= 17x17 outputs and channels in fours: the Winograd F(4x4, 3x3)
+// and F(2x2, 5x5) paths. Output sizes cover every remainder mod 4 (mod 2 for 5x5: partial
+// tiles, rows and columns past the edge), Cin and Cout below, at and above the 8-wide block,
+// several output-channel chunks (Cin = 256: one panel per chunk), several tile blocks
+// straddling images, asymmetric pads.
+const pads2: Pads = { top: 2, left: 2, bottom: 2, right: 2 };
+const winogradCases: { k: 3 | 5; H: number; W: number; C: number; cout: number; p: Pads; B: number; note: string }[] = [
+  { k: 3, H: 17, W: 20, C: 4, cout: 4, p: pads1, B: 2, note: "17x20 out (≡ 1, 0 mod 4), Cin and Cout below the block" },
+  { k: 3, H: 18, W: 19, C: 8, cout: 8, p: pads1, B: 2, note: "18x19 out (≡ 2, 3 mod 4), Cin and Cout at the block" },
+  { k: 3, H: 23, W: 21, C: 12, cout: 20, p: pads0, B: 3, note: "valid, 21x19 out, partial N panel, batch 3" },
+  { k: 3, H: 17, W: 18, C: 16, cout: 12, p: { top: 2, left: 0, bottom: 1, right: 2 }, B: 2, note: "asymmetric pads, 18x18 out" },
+  { k: 3, H: 20, W: 17, C: 36, cout: 44, p: pads1, B: 2, note: "20x17 out, Cin above the block, not a multiple of 8" },
+  { k: 3, H: 18, W: 17, C: 256, cout: 44, p: pads1, B: 2, note: "6 output-channel chunks, the last a partial panel" },
+  { k: 3, H: 59, W: 58, C: 4, cout: 4, p: pads1, B: 2, note: "450 tiles: blocks of 224 straddling the images, a partial last one" },
+  { k: 3, H: 35, W: 35, C: 64, cout: 96, p: pads1, B: 2, note: "InceptionV3 mixed-block shape: 9 blocks of 20 tiles, 2 chunks" },
+  { k: 5, H: 17, W: 18, C: 4, cout: 4, p: pads2, B: 2, note: "17x18 out (≡ 1, 0 mod 2), Cin and Cout below the block" },
+  { k: 5, H: 23, W: 22, C: 12, cout: 20, p: pads0, B: 3, note: "valid, 19x18 out, partial N panel, batch 3" },
+  { k: 5, H: 19, W: 18, C: 16, cout: 12, p: { top: 1, left: 2, bottom: 3, right: 0 }, B: 2, note: "asymmetric pads, 19x16 out" },
+  { k: 5, H: 18, W: 17, C: 256, cout: 44, p: pads2, B: 1, note: "6 output-channel chunks, the last a partial panel" },
+  { k: 5, H: 35, W: 35, C: 48, cout: 64, p: pads2, B: 2, note: "InceptionV3 mixed-block 5x5 shape" },
 ];
 
 for (const cfg of helperConfigs) {
   for (const [i, c] of winogradCases.entries()) {
-    test(`Winograd F(4x4, 3x3) conv C=${c.C} N=${c.cout} on ${c.H}x${c.W}, ${c.note} (${cfgName(cfg)}) #${i}`, async () => {
+    const name = c.k === 3 ? "F(4x4, 3x3)" : "F(2x2, 5x5)";
+    test(`Winograd ${name} conv C=${c.C} N=${c.cout} on ${c.H}x${c.W}, ${c.note} (${cfgName(cfg)}) #${i}`, async () => {
       const r = rng(5000 + i);
       const relu = i % 2 === 0;
-      const node = conv("y", "x", r, [3, 3, c.C, c.cout], { pads: c.p, relu }) as Conv2DNode;
+      const node = conv("y", "x", r, [c.k, c.k, c.C, c.cout], { pads: c.p, relu }) as Conv2DNode;
       const x = randomArray(c.B * c.H * c.W * c.C, r);
-      const want = naiveConv(x, c.B, c.H, c.W, c.C, weightValues(node.kernel), 3, 3, c.cout, node.bias, [1, 1], c.p, relu);
+      const want = naiveConv(x, c.B, c.H, c.W, c.C, weightValues(node.kernel), c.k, c.k, c.cout, node.bias, [1, 1], c.p, relu);
       assert.ok(usesWinograd(node, [want.OH, want.OW, c.cout]), "takes the Winograd path");
       const graph = graphOf([input("x", [c.H, c.W, c.C]), node], ["y"]);
       await withSession(graph, cfg, async (session) => {
@@ -141,9 +149,10 @@ for (const cfg of helperConfigs) {
         // A direct float32 convolution errs by about ε √K max|y| (ε = 2^-24). F(4x4)'s output
         // transform Aᵀ M A takes each transform-domain product times coefficients up to 8 per
         // dimension, 64 in 2-D, and those terms cancel to the much smaller output, so allow 64x
-        // that: measured here, at most 0.10 of this bound (F(2x2) stayed within 0.01). A wrong
-        // or missing tile errs by O(max|y|).
-        const K = 9 * c.C;
+        // that: measured here, at most 0.10 of this bound (F(2x2, 3x3) stayed within 0.01).
+        // F(2x2, 5x5) (Aᵀ coefficients up to 2, G up to 16/24) measured at most 0.034 of it.
+        // A wrong or missing tile errs by O(max|y|).
+        const K = c.k * c.k * c.C;
         const scale = want.y.reduce((m, v) => Math.max(m, Math.abs(v)), 1);
         const tol = 64 * 2 ** -24 * Math.sqrt(K) * scale;
         const diff = maxAbsDiff(got.data, want.y);

@@ -14,7 +14,7 @@ import { isScaled, isUint8Quantized, scaledWeights, weightValues, type Conv2DNod
 import { WeightStore } from "../../src/import/tfjs-weights.js";
 import { compileKernels, KernelMemory, type KernelBuild } from "../../src/runtime/engine.js";
 import { gemmPacking, layoutWeights, packWeights, type WinogradChoice } from "../../src/runtime/weights.js";
-import { WINOGRAD_G } from "../../src/runtime/winograd.js";
+import { winogradG } from "../../src/runtime/winograd.js";
 import { winograd1dMatrices, winograd1dShape } from "../../src/runtime/winograd1d.js";
 import { conv, dense, graphOf, input, rng } from "./helpers.js";
 
@@ -77,15 +77,16 @@ function naiveTransform(node: Conv2DNode, ci: number, co: number): number[] {
       return u;
     });
   }
-  assert.ok(kh === 3 && kw === 3);
-  const G = (i: number, j: number) => WINOGRAD_G[i * 3 + j]!;
+  assert.ok(kh === kw && (kh === 3 || kh === 5));
+  const r = kh;
+  const G = (i: number, j: number) => winogradG(r)[i * r + j]!;
   const u: number[] = [];
   for (let a = 0; a < 6; a++) {
-    const t = [0, 0, 0];
-    for (let x = 0; x < 3; x++) for (let y = 0; y < 3; y++) t[x] += G(a, y) * tap(3 * y + x);
+    const t = new Array<number>(r).fill(0);
+    for (let x = 0; x < r; x++) for (let y = 0; y < r; y++) t[x] += G(a, y) * tap(r * y + x);
     for (let b = 0; b < 6; b++) {
       let s = 0;
-      for (let x = 0; x < 3; x++) s += G(b, x) * t[x]!;
+      for (let x = 0; x < r; x++) s += G(b, x) * t[x]!;
       u.push(s);
     }
   }
@@ -96,6 +97,8 @@ const transformCases: { ks: [number, number, number, number]; storage: Storage; 
   { ks: [3, 3, 4, 4], storage: { uint8: false, scaled: false }, why: "F(4x4, 3x3), one half panel" },
   { ks: [3, 3, 8, 20], storage: { uint8: false, scaled: true }, why: "F(4x4, 3x3), a half-empty last panel, folded scales" },
   { ks: [3, 3, 12, 32], storage: { uint8: true, scaled: true }, why: "F(4x4, 3x3), full panels, uint8 codes, folded scales" },
+  { ks: [5, 5, 8, 12], storage: { uint8: false, scaled: true }, why: "F(2x2, 5x5), a half-empty last panel, folded scales" },
+  { ks: [5, 5, 4, 16], storage: { uint8: true, scaled: false }, why: "F(2x2, 5x5), full panels, uint8 codes" },
   { ks: [1, 7, 8, 12], storage: { uint8: true, scaled: false }, why: "F(3, 7) 1x7, a half-empty last panel, uint8 codes" },
   { ks: [7, 1, 20, 16], storage: { uint8: false, scaled: true }, why: "F(3, 7) 7x1, full panels, folded scales" },
 ];

@@ -15,7 +15,7 @@ import { transformedGemms } from "../f32-winograd/gemms";
  * (they follow the bias), so one kernel serves every (m, r): the transforms
  * are row passes over the channels, one per nonzero coefficient, a few
  * percent of the GEMM work. Work units are (output-channel chunk, block of
- * TB tiles) as in the 2-D kernel (f32-winograd/4x4-3x3.ts), the block's V
+ * TB tiles) as in the 2-D kernel (f32-winograd/6x6.ts), the block's V
  * and M in per-thread scratch; the planner makes one chunk of all output
  * channels unless the threads need more units (src/runtime/winograd1d.ts).
  * Channels go 4 per SIMD step (the planner only picks this kernel when Cin

@@ -3,9 +3,11 @@ import { madd } from "../common/simd";
 import { transformedGemms } from "./gemms";
 
 /**
- * 3x3 stride-1 convolution by Winograd F(4x4, 3x3) (interpolation points 0,
- * ±1, ±2, ∞): each 4x4 output tile comes from a 6x6 input patch, and the 144
- * multiplies of a tile become 36, spent in 36 GEMMs over the channels:
+ * Stride-1 convolution by 2-D Winograd on 6x6 input patches (interpolation
+ * points 0, ±1, ±2, ∞): F(4x4, 3x3), where each 4x4 output tile's 144
+ * multiplies become 36, and F(2x2, 5x5), where a 2x2 tile's 100 become 36.
+ * The two share the input transform Bᵀ and the 36 GEMMs over the channels,
+ * and differ in the output transform Aᵀ (and in G, applied at load):
  *
  *   V = Bᵀ d B (per tile, per input channel)   M_ξ = V_ξ · U_ξ   Y = Aᵀ M A
  *
@@ -27,7 +29,8 @@ import { transformedGemms } from "./gemms";
  * 14 U, 15 bias, 16 relu, 17 scratch, 18 bytes between the threads' scratch slices, 19 TB,
  * 20 zero row (at least max(Cin, 8) zero floats), 21 panels per chunk,
  * 22 column scales of int8 U (8 floats per panel, matrix by matrix; U then
- * holds int8 panels, read by the f32-qc8w micro-kernel) or 0 for float32 U.
+ * holds int8 panels, read by the f32-qc8w micro-kernel) or 0 for float32 U,
+ * 23 output tile side m (4 or 2).
  * Scratch per thread: V (36 x TB x Cin floats), M (36 x TB x chunk columns),
  * the GEMM row pointers (36 x TB), and one pixel of chunk columns where
  * outputs past the image edge are written and forgotten.
@@ -46,8 +49,10 @@ export function winogradOp(op: usize, tid: i32): i32 {
   const panelsPerChunk = word(op, 21);
   // Int8 U: 8 float32 column scales per panel (matrix by matrix), or 0 for float32 U.
   const scales = ptr(op, 22);
+  // Output tile side: 4 (F(4x4, 3x3)) or 2 (F(2x2, 5x5)); the input patch is 6x6 either way.
+  const m = word(op, 23);
 
-  const tilesH = (OH + 3) >> 2, tilesW = (OW + 3) >> 2;
+  const tilesH = (OH + m - 1) / m, tilesW = (OW + m - 1) / m;
   const perImage = tilesH * tilesW;
   const tiles = B * perImage;
   const blocks = (tiles + TB - 1) / TB;
@@ -78,7 +83,7 @@ export function winogradOp(op: usize, tid: i32): i32 {
       const r = tile - n * perImage;
       const ty = r / tilesW;
       const tx = r - ty * tilesW;
-      inputTile(V + <usize>i * vRow, <usize>TB * vRow, inp, inStride, n, H, W, (ty << 2) - pt, (tx << 2) - pl, Cin, zero);
+      inputTile(V + <usize>i * vRow, <usize>TB * vRow, inp, inStride, n, H, W, ty * m - pt, tx * m - pl, Cin, zero);
     }
     transformedGemms(36, ind, TB, Mb, mRow, U, scales, Cin, Cout, p0, p1, nt, zero);
     for (let i = 0; i < nt; i++) {
@@ -87,8 +92,13 @@ export function winogradOp(op: usize, tid: i32): i32 {
       const r = tile - n * perImage;
       const ty = r / tilesW;
       const tx = r - ty * tilesW;
-      outputTile(Mb + <usize>i * mRow, <usize>TB * mRow, out + (<usize>c0 << 2), outStride, n, OH, OW, ty << 2, tx << 2,
-        c1 - c0, bias + (<usize>c0 << 2), relu, discard);
+      if (m == 4) {
+        outputTile4(Mb + <usize>i * mRow, <usize>TB * mRow, out + (<usize>c0 << 2), outStride, n, OH, OW, ty << 2, tx << 2,
+          c1 - c0, bias + (<usize>c0 << 2), relu, discard);
+      } else {
+        outputTile2(Mb + <usize>i * mRow, <usize>TB * mRow, out + (<usize>c0 << 2), outStride, n, OH, OW, ty << 1, tx << 1,
+          c1 - c0, bias + (<usize>c0 << 2), relu, discard);
+      }
     }
   }
   return units;
@@ -162,7 +172,7 @@ function inputTile(v: usize, xiStride: usize, inp: usize, inStride: usize, n: i3
  *   Aᵀ = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1]
  */
 @inline
-function outputTile(m: usize, xiStride: usize, out: usize, outStride: usize, n: i32, OH: i32, OW: i32, oy: i32, ox: i32,
+function outputTile4(m: usize, xiStride: usize, out: usize, outStride: usize, n: i32, OH: i32, OW: i32, oy: i32, ox: i32,
   C: i32, bias: usize, relu: bool, discard: usize): void {
   const bytes = <usize>C << 2;
   const rowSkip = 6 * xiStride;
@@ -211,6 +221,53 @@ function outputTile(m: usize, xiStride: usize, out: usize, outStride: usize, n: 
       v128.store(y1 + off, t1);
       v128.store(y2 + off, t2);
       v128.store(y3 + off, t3);
+    }
+  }
+}
+
+/**
+ * F(2x2, 5x5)'s Y = Aᵀ M A (2x2) + bias, ReLU, stored where inside the
+ * output, as outputTile4 does.
+ *   Aᵀ = [1 1 1 1 1 0; 0 1 -1 2 -2 1]
+ */
+@inline
+function outputTile2(m: usize, xiStride: usize, out: usize, outStride: usize, n: i32, OH: i32, OW: i32, oy: i32, ox: i32,
+  C: i32, bias: usize, relu: bool, discard: usize): void {
+  const bytes = <usize>C << 2;
+  const rowSkip = 6 * xiStride;
+  const two = f32x4.splat(2);
+  // Down each column: rows 0..1 of Aᵀ M into M rows ξ = 6*r + j.
+  for (let j = 0; j < 6; j++) {
+    const c0 = m + <usize>j * xiStride;
+    for (let off: usize = 0; off < bytes; off += 16) {
+      const q = c0 + off;
+      const x0 = v128.load(q), x1 = v128.load(q + rowSkip), x2 = v128.load(q + 2 * rowSkip);
+      const x3 = v128.load(q + 3 * rowSkip), x4 = v128.load(q + 4 * rowSkip), x5 = v128.load(q + 5 * rowSkip);
+      v128.store(q, f32x4.add(f32x4.add(x0, f32x4.add(x1, x2)), f32x4.add(x3, x4)));
+      v128.store(q + rowSkip, f32x4.add(madd(two, f32x4.sub(x3, x4), f32x4.sub(x1, x2)), x5));
+    }
+  }
+  // Along rows 0..1 (those inside the image): the output pixels.
+  const z = f32x4.splat(0);
+  const rows = min(2, OH - oy);
+  const pixel0 = out + (<usize>(n * OH + oy) * <usize>OW + <usize>ox) * outStride;
+  for (let r = 0; r < rows; r++) {
+    const q0 = m + <usize>r * rowSkip;
+    const pixel = pixel0 + <usize>r * <usize>OW * outStride;
+    const y1 = ox + 1 < OW ? pixel + outStride : discard;
+    for (let off: usize = 0; off < bytes; off += 16) {
+      const q = q0 + off;
+      const x0 = v128.load(q), x1 = v128.load(q + xiStride), x2 = v128.load(q + 2 * xiStride);
+      const x3 = v128.load(q + 3 * xiStride), x4 = v128.load(q + 4 * xiStride), x5 = v128.load(q + 5 * xiStride);
+      const b = v128.load(bias + off);
+      let t0 = f32x4.add(f32x4.add(f32x4.add(x0, f32x4.add(x1, x2)), f32x4.add(x3, x4)), b);
+      let t1 = f32x4.add(f32x4.add(madd(two, f32x4.sub(x3, x4), f32x4.sub(x1, x2)), x5), b);
+      if (relu) {
+        t0 = f32x4.max(t0, z);
+        t1 = f32x4.max(t1, z);
+      }
+      v128.store(pixel + off, t0);
+      v128.store(y1 + off, t1);
     }
   }
 }
