@@ -22,7 +22,7 @@ const STEP_SPINS = 200_000;
 const WAIT_MS = 50;
 
 /** Atomics.waitAsync (ES2024): missing from this TypeScript's lib, and from some hosts. */
-type WaitAsync = (view: Int32Array, index: number, value: number, timeoutMs: number) =>
+type WaitAsync = (view: Int32Array, index: number, value: number) =>
   { async: false; value: string } | { async: true; value: Promise<string> };
 
 interface KernelExports {
@@ -272,7 +272,8 @@ export class Engine extends KernelMemory {
     this.waiting = words;
     try {
       for (let seen = Atomics.load(words, DONE_WORD); seen !== units && !this.failure; seen = Atomics.load(words, DONE_WORD)) {
-        const wait = waitAsync?.call(Atomics, words, DONE_WORD, seen, WAIT_MS);
+        // No timeout of its own: the step's completion (or fail()) notifies every waiter.
+        const wait = waitAsync?.call(Atomics, words, DONE_WORD, seen);
         if (!wait) await this.platform.yieldToEventLoop();
         else if (wait.async) {
           let timer: ReturnType<typeof setTimeout> | undefined;

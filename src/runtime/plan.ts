@@ -251,9 +251,11 @@ export function makePlan(graph: Graph, shapes: Map<string, number[]>, weights: W
             : winogradBlocking(cin, cout);
           scratchPerThread = Math.max(scratchPerThread, scratchBytes);
           maxKc = Math.max(maxKc, cin);
+          // Outputs per tile side: m of F(m, r) or F(m x m, r x r).
+          const tileOutputs = oneD ? oneD.m : winogradTile(node)!.m;
           const cost = oneD
-            ? (B * OH! * OW! * cout * cin * oneD.alpha) / oneD.m
-            : B * Math.ceil(OH! / winogradTile(node)!.m) * Math.ceil(OW! / winogradTile(node)!.m) * WINOGRAD_MATRICES * cin * cout;
+            ? (B * OH! * OW! * cout * cin * oneD.alpha) / tileOutputs
+            : B * Math.ceil(OH! / tileOutputs) * Math.ceil(OW! / tileOutputs) * WINOGRAD_MATRICES * cin * cout;
           pending.push({
             node: node.name, reads: [root(inName)], writes: [root(out)], cost, indirectionBytes: 0,
             build(at) {
@@ -264,11 +266,11 @@ export function makePlan(graph: Graph, shapes: Map<string, number[]>, weights: W
                 batch: B, H: H!, W: W!, cin, input: src.address, inStride: src.pixelStride,
                 OH: OH!, OW: OW!, cout, out: dst.address, outStride: dst.pixelStride, padTop: node.pads.top,
                 padLeft: node.pads.left, weights: w.weights, bias: w.bias, scales: w.scales, relu: node.activation === "relu",
-                scratch: at.scratch, scratchStride: at.scratchStride, tilesPerBlock, zeroRow: at.zeroRow, panelsPerChunk,
+                scratch: at.scratch, scratchStride: at.scratchStride, tilesPerBlock, zeroRow: at.zeroRow, panelsPerChunk, tileOutputs,
               };
               return oneD
-                ? { ...step, kind: OpKind.Winograd1d, vertical: oneD.vertical, tileOutputs: oneD.m, alpha: oneD.alpha }
-                : { ...step, kind: OpKind.Winograd, tileOutputs: winogradTile(node)!.m };
+                ? { ...step, kind: OpKind.Winograd1d, vertical: oneD.vertical, alpha: oneD.alpha }
+                : { ...step, kind: OpKind.Winograd };
             },
           });
           break;

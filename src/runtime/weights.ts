@@ -146,8 +146,8 @@ export function packWeights(graph: Graph, layout: WeightLayout, winograd: Winogr
   const gemms = graph.nodes.filter((n): n is Conv2DNode | DenseNode => n.op === "conv2d" || n.op === "dense");
   const transforms = new Map(gemms.flatMap((n) => (n.op === "conv2d" && winograd(n) ? [[n.name, kernelTransform(n)] as const] : [])));
   const transformFloats = Math.max(0, ...[...transforms.values()].map((t) => t.G.length));
-  // The transform kernel's scratch: 8 channels' taps and one row of G g, as float64 pairs.
-  const transformScratch = Math.max(0, ...[...transforms.values()].map((t) => 64 * ((t.dims === 2 ? t.r * t.r : t.r) + t.r)));
+  // The transform kernel's scratch: 8 channels' taps, one row of G g and one sum, as float64 pairs.
+  const transformScratch = Math.max(0, ...[...transforms.values()].map((t) => 64 * ((t.dims === 2 ? t.r * t.r : t.r) + t.r + 1)));
   const kernelFloats = Math.max(0, ...gemms.map((n) => n.kernel.length));
   const channels = Math.max(0, ...gemms.map((n) => n.kernelShape.at(-1)!));
   const mark = target.bytesUsed;

@@ -37,8 +37,8 @@ export function usesWinograd(node: Conv2DNode, outShape: readonly number[]): boo
  * points 0, 1, -1, 2, -2, ∞: U_ξ = G g Gᵀ for every (cin, cout), as 36
  * Cin x Cout matrices (ξ = 6 * row + column of the 6x6 transformed kernel),
  * computed at packing (wasm/f32-packw/winograd.ts) in float64 and rounded
- * once: F(4x4)'s transforms amplify error more than F(2x2)'s, so the kernel
- * side adds no rounding of its own.
+ * once: F(4x4, 3x3)'s transforms amplify error more than F(2x2, 3x3)'s did,
+ * so the kernel side adds no rounding of its own.
  */
 const WINOGRAD_G3 = Float64Array.of(
   1 / 4, 0, 0,

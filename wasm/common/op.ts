@@ -85,3 +85,21 @@ const ITEM_UNITS: i32 = 64;
 export function itemsPerUnit(total: i32): i32 {
   return max(1, (total + ITEM_UNITS - 1) / ITEM_UNITS);
 }
+
+/** The unit count of a step of `total` items (what its kernel returns). */
+@inline
+export function itemUnits(total: i32): i32 {
+  const per = itemsPerUnit(total);
+  return (total + per - 1) / per;
+}
+
+/**
+ * Claims the next unit of a step of `total` items: its first item, or
+ * `total` when none is left. The unit runs to that item + itemsPerUnit(total).
+ */
+@inline
+export function claimItems(op: usize, total: i32): i32 {
+  const units = itemUnits(total);
+  const u = claim(op, units);
+  return u < units ? u * itemsPerUnit(total) : total;
+}

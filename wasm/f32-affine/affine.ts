@@ -1,4 +1,4 @@
-import { claim, itemsPerUnit, ptr, word } from "../common/op";
+import { claimItems, itemsPerUnit, itemUnits, ptr, word } from "../common/op";
 
 /**
  * Per-channel affine map with optional ReLU: y = act(x * scale[c] + shift[c]).
@@ -19,10 +19,9 @@ export function affineOp(op: usize): i32 {
   const zero = f32x4.splat(0);
   const one = f32x4.splat(1);
   const per = itemsPerUnit(P);
-  const units = (P + per - 1) / per;
-  for (let u = claim(op, units); u < units; u = claim(op, units)) {
-    const pEnd = min(P, (u + 1) * per);
-    for (let i = u * per; i < pEnd; i++) {
+  for (let from = claimItems(op, P); from < P; from = claimItems(op, P)) {
+    const pEnd = min(P, from + per);
+    for (let i = from; i < pEnd; i++) {
       const x = inp + <usize>i * inStride;
       const y = out + <usize>i * outStride;
       for (let c = 0; c < C4; c += 4) {
@@ -45,5 +44,5 @@ export function affineOp(op: usize): i32 {
       }
     }
   }
-  return units;
+  return itemUnits(P);
 }

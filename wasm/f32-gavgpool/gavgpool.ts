@@ -1,4 +1,4 @@
-import { claim, itemsPerUnit, ptr, word } from "../common/op";
+import { claimItems, itemsPerUnit, itemUnits, ptr, word } from "../common/op";
 
 /**
  * Global average pooling: [B, P pixels, C] -> [B, C].
@@ -13,14 +13,13 @@ export function gavgpoolOp(op: usize): i32 {
   const out = ptr(op, 6), outStride = ptr(op, 7);
   const groups = (C + 3) >> 2;
   const per = itemsPerUnit(groups);
-  const units = (groups + per - 1) / per;
   const scale = f32(1) / <f32>P;
-  for (let u = claim(op, units); u < units; u = claim(op, units)) {
-    const g1 = min(groups, (u + 1) * per);
+  for (let from = claimItems(op, groups); from < groups; from = claimItems(op, groups)) {
+    const g1 = min(groups, from + per);
     for (let n = 0; n < B; n++) {
       const img = inp + <usize>(n * P) * inStride;
       const o = out + <usize>n * outStride;
-      for (let g = u * per; g < g1; g++) {
+      for (let g = from; g < g1; g++) {
         const c = g << 2;
         if (c + 4 <= C) {
           let acc = f32x4.splat(0);
@@ -44,5 +43,5 @@ export function gavgpoolOp(op: usize): i32 {
       }
     }
   }
-  return units;
+  return itemUnits(groups);
 }

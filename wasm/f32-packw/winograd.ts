@@ -23,7 +23,7 @@ import { scaled } from "./gemm";
  * matrix; r taps of a 1xr or rx1 kernel, r·r of an rxr one), 2 Cin, 3 Cout
  * (a multiple of 4), 4 destination (the matrices one after another, each
  * ceil(Cout/8) * Cin * 8 floats), 5 G (α x r float64, row-major), 6 α, 7 r,
- * 8 dimensions (1 or 2), 9 scratch (64 * (taps + r) bytes), 10 column scales
+ * 8 dimensions (1 or 2), 9 scratch (64 * (taps + r + 1) bytes), 10 column scales
  * (Cout float64) or 0 for none.
  */
 export function packwWinogradOp(op: usize): void {
@@ -62,7 +62,7 @@ export function packwWinogradOp(op: usize): void {
  * one input channel, whose first tap is at `s` (taps `tapBytes` apart,
  * scales at `sc` or 0), stored from `out` in each matrix (`matrixBytes`
  * apart). `gBuf`: the channels' taps in float64 (64 bytes each: four pairs),
- * then one row of G g (2-D). `wide` is a constant at each call site, so each
+ * then one row of G g (2-D), then one sum before its rounding. `wide` is a constant at each call site, so each
  * inlined copy is specialized.
  */
 @inline
@@ -71,6 +71,7 @@ function transformColumns(
   gBuf: usize, out: usize, matrixBytes: usize, wide: bool,
 ): void {
   const tBuf = gBuf + (<usize>taps << 6);
+  const sum = tBuf + (<usize>r << 6);
   const gRow = <usize>r << 3;
   for (let t = 0; t < taps; t++, s += tapBytes) {
     const at = gBuf + (<usize>t << 6);
@@ -82,10 +83,16 @@ function transformColumns(
       // Row a of G g: t_x = Σ_y G[a][y] g_yx.
       const ga = G + <usize>a * gRow;
       for (let x = 0; x < r; x++) combineInto(tBuf + (<usize>x << 6), ga, gBuf + (<usize>x << 6), <usize>r << 6, r, wide);
-      for (let b = 0; b < alpha; b++) combineRounded(out + <usize>(a * alpha + b) * matrixBytes, G + <usize>b * gRow, tBuf, 64, r, wide);
+      for (let b = 0; b < alpha; b++) {
+        combineInto(sum, G + <usize>b * gRow, tBuf, 64, r, wide);
+        storeRounded(out + <usize>(a * alpha + b) * matrixBytes, sum, wide);
+      }
     }
   } else {
-    for (let xi = 0; xi < alpha; xi++) combineRounded(out + <usize>xi * matrixBytes, G + <usize>xi * gRow, gBuf, 64, r, wide);
+    for (let xi = 0; xi < alpha; xi++) {
+      combineInto(sum, G + <usize>xi * gRow, gBuf, 64, r, wide);
+      storeRounded(out + <usize>xi * matrixBytes, sum, wide);
+    }
   }
 }
 
@@ -124,24 +131,11 @@ function combineInto(at: usize, coef: usize, vecs: usize, stride: usize, count: 
   }
 }
 
-/** The same sum rounded to float32 once and stored at `to` (8 or 4 floats). */
+/** The float64 pairs at `at` rounded to float32 once and stored at `to` (8 or 4 floats). */
 @inline
-function combineRounded(to: usize, coef: usize, vecs: usize, stride: usize, count: i32, wide: bool): void {
-  let s0 = f64x2.splat(0), s1 = f64x2.splat(0), s2 = f64x2.splat(0), s3 = f64x2.splat(0);
-  for (let k = 0; k < count; k++) {
-    const c = load<f64>(coef + (<usize>k << 3));
-    if (c == 0) continue;
-    const cv = f64x2.splat(c);
-    const v = vecs + <usize>k * stride;
-    s0 = f64x2.add(s0, f64x2.mul(cv, v128.load(v)));
-    s1 = f64x2.add(s1, f64x2.mul(cv, v128.load(v, 16)));
-    if (wide) {
-      s2 = f64x2.add(s2, f64x2.mul(cv, v128.load(v, 32)));
-      s3 = f64x2.add(s3, f64x2.mul(cv, v128.load(v, 48)));
-    }
-  }
-  v128.store(to, rounded(s0, s1));
-  if (wide) v128.store(to, rounded(s2, s3), 16);
+function storeRounded(to: usize, at: usize, wide: bool): void {
+  v128.store(to, rounded(v128.load(at), v128.load(at, 16)));
+  if (wide) v128.store(to, rounded(v128.load(at, 32), v128.load(at, 48)), 16);
 }
 
 /** Two float64 pairs rounded to four floats. */

@@ -1,4 +1,4 @@
-import { claim, itemsPerUnit, ptr, word } from "../common/op";
+import { claimItems, itemsPerUnit, itemUnits, ptr, word } from "../common/op";
 
 /** Pad modes (word 13), as src/runtime/ops.ts numbers them. */
 const MODE_CONSTANT: i32 = 0;
@@ -58,10 +58,9 @@ export function padOp(op: usize): i32 {
 
   const rows = B * OH;
   const per = itemsPerUnit(rows);
-  const units = (rows + per - 1) / per;
-  for (let u = claim(op, units); u < units; u = claim(op, units)) {
-    const rEnd = min(rows, (u + 1) * per);
-    for (let r = u * per; r < rEnd; r++) {
+  for (let from = claimItems(op, rows); from < rows; from = claimItems(op, rows)) {
+    const rEnd = min(rows, from + per);
+    for (let r = from; r < rEnd; r++) {
       const n = r / OH;
       const oy = r - n * OH;
       const iy = source(oy, pt, H, mode);
@@ -90,5 +89,5 @@ export function padOp(op: usize): i32 {
       }
     }
   }
-  return units;
+  return itemUnits(rows);
 }

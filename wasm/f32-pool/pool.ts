@@ -1,4 +1,4 @@
-import { claim, itemsPerUnit, ptr, word } from "../common/op";
+import { claimItems, itemsPerUnit, itemUnits, ptr, word } from "../common/op";
 
 /**
  * Max / average pooling over NHWC tensors, 4 channels per SIMD step.
@@ -27,13 +27,12 @@ export function poolOp(op: usize, isMax: bool): i32 {
 
   const rows = B * OH;
   const per = itemsPerUnit(rows);
-  const units = (rows + per - 1) / per;
   const C4 = C & ~3;
   const rowSkip = <usize>W * inStride * <usize>dh;
   const colSkip = inStride * <usize>dw;
-  for (let u = claim(op, units); u < units; u = claim(op, units)) {
-    const rEnd = min(rows, (u + 1) * per);
-    for (let r = u * per; r < rEnd; r++) {
+  for (let from = claimItems(op, rows); from < rows; from = claimItems(op, rows)) {
+    const rEnd = min(rows, from + per);
+    for (let r = from; r < rEnd; r++) {
       const n = r / OH;
       const oy = r - n * OH;
       const iy0 = oy * sh - pt;
@@ -96,5 +95,5 @@ export function poolOp(op: usize, isMax: bool): i32 {
       }
     }
   }
-  return units;
+  return itemUnits(rows);
 }

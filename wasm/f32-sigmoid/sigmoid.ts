@@ -1,4 +1,4 @@
-import { claim, itemsPerUnit, ptr, word } from "../common/op";
+import { claimItems, itemsPerUnit, itemUnits, ptr, word } from "../common/op";
 
 /**
  * Elementwise logistic sigmoid, y = 1 / (1 + exp(-x)), without overflow:
@@ -14,10 +14,9 @@ export function sigmoidOp(op: usize): i32 {
   const inp = ptr(op, 3), inStride = ptr(op, 4);
   const out = ptr(op, 5), outStride = ptr(op, 6);
   const per = itemsPerUnit(P);
-  const units = (P + per - 1) / per;
-  for (let u = claim(op, units); u < units; u = claim(op, units)) {
-    const pEnd = min(P, (u + 1) * per);
-    for (let i = u * per; i < pEnd; i++) {
+  for (let from = claimItems(op, P); from < P; from = claimItems(op, P)) {
+    const pEnd = min(P, from + per);
+    for (let i = from; i < pEnd; i++) {
       const x = inp + <usize>i * inStride;
       const y = out + <usize>i * outStride;
       for (let c = 0; c < C; c++) {
@@ -26,7 +25,7 @@ export function sigmoidOp(op: usize): i32 {
       }
     }
   }
-  return units;
+  return itemUnits(P);
 }
 
 @inline

@@ -1,4 +1,4 @@
-import { claim, itemsPerUnit, ptr, word } from "../common/op";
+import { claimItems, itemsPerUnit, itemUnits, ptr, word } from "../common/op";
 
 /**
  * Softmax over one axis, max-subtracted for stability, or LogSoftmax:
@@ -21,10 +21,9 @@ export function softmaxOp(op: usize): i32 {
   const step = <usize>inner << 2;
   const rows = blocks * inner;
   const per = itemsPerUnit(rows);
-  const units = (rows + per - 1) / per;
-  for (let u = claim(op, units); u < units; u = claim(op, units)) {
-    const rEnd = min(rows, (u + 1) * per);
-    for (let r = u * per; r < rEnd; r++) {
+  for (let from = claimItems(op, rows); from < rows; from = claimItems(op, rows)) {
+    const rEnd = min(rows, from + per);
+    for (let r = from; r < rEnd; r++) {
       const block = r / inner;
       const lane = <usize>(r - block * inner) << 2;
       const x = inp + <usize>block * inStride + lane;
@@ -49,5 +48,5 @@ export function softmaxOp(op: usize): i32 {
       for (let j = 0; j < cols; j++) store<f32>(y + <usize>j * step, load<f32>(y + <usize>j * step) * inv);
     }
   }
-  return units;
+  return itemUnits(rows);
 }
