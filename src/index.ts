@@ -19,5 +19,5 @@ export { IMAGENET_LABELS } from "./api/imagenet-labels.js";
 
 /** Loads a model; with no source, the bundled default (nsfwjs's pretrained InceptionV3). */
 export async function loadModel(source: ModelSource = "nsfwjs", opts: LoadOptions = {}): Promise<Model> {
-  return loadResolved(await resolveSource(source), opts, nodePlatform);
+  return loadResolved(await resolveSource(source, { streamWeights: true }), opts, nodePlatform);
 }

@@ -2,7 +2,7 @@ import type { IwmFile } from "../format/file.js";
 import { readIwm } from "../format/iwm.js";
 import type { Graph, Normalization } from "../graph/ir.js";
 import type { OnnxModel } from "../import/onnx/model.js";
-import { importTfjsLayers, type TfjsLayersArtifacts } from "../import/tfjs-layers.js";
+import { importTfjsLayers, importTfjsLayersStreamed, type StreamedTfjsLayers, type TfjsLayersArtifacts } from "../import/tfjs-layers.js";
 import type { Platform } from "../platform/types.js";
 import type { KernelBuild } from "../runtime/engine.js";
 import { Session, type SessionOptions } from "../runtime/session.js";
@@ -36,6 +36,12 @@ export interface LoadOptions {
 /** What a platform entry point resolves a user's source into. */
 export type ResolvedSource =
   | { kind: "tfjs-layers"; artifacts: TfjsLayersArtifacts; source: string; labels?: string[]; normalization?: Normalization }
+  /**
+   * A tfjs layers model whose weights stay in their files until packed
+   * (importTfjsLayersStreamed): only loading and converting take it, and
+   * `close` releases the files once they are done.
+   */
+  | { kind: "tfjs-layers-streamed"; artifacts: StreamedTfjsLayers; close(): Promise<void>; source: string; labels?: string[]; normalization?: Normalization }
   | { kind: "onnx"; model: OnnxModel; source: string; labels?: string[]; normalization?: Normalization }
   /** An .iwm file (`inception-wasm convert`): already optimized and packed, read when loaded. */
   | { kind: "iwm"; file: IwmFile; source: string };
@@ -71,6 +77,7 @@ export async function importGraph(resolved: ResolvedSource): Promise<Graph> {
   }
   const opts = { source: resolved.source, labels: resolved.labels, normalization: resolved.normalization };
   if (resolved.kind === "tfjs-layers") return importTfjsLayers(resolved.artifacts, opts);
+  if (resolved.kind === "tfjs-layers-streamed") return importTfjsLayersStreamed(resolved.artifacts, opts);
   const { importOnnx } = await import("../import/onnx/import.js");
   return importOnnx(resolved.model, opts);
 }
@@ -78,7 +85,11 @@ export async function importGraph(resolved: ResolvedSource): Promise<Graph> {
 /** Builds a Model from an already resolved source; platform entry points call this. */
 export async function loadResolved(resolved: ResolvedSource, opts: LoadOptions, platform: Platform): Promise<Model> {
   if (resolved.kind === "iwm") return loadIwm(resolved.file, opts, platform);
-  return loadGraph(await importGraph(resolved), opts, platform);
+  try {
+    return await loadGraph(await importGraph(resolved), opts, platform);
+  } finally {
+    if (resolved.kind === "tfjs-layers-streamed") await resolved.close();
+  }
 }
 
 /** Builds a Model from an imported graph (not modified, so one graph can back several models). */

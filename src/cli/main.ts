@@ -79,9 +79,10 @@ function listFlag(p: Parsed, name: string, fallback: string): string[] {
   return (typeof v === "string" ? v : fallback).split(",").map((s) => s.trim()).filter(Boolean);
 }
 
-async function modelSource(p: Parsed) {
+/** The --model source; `streamWeights` for commands that only pack its weights (see resolveSource). */
+async function modelSource(p: Parsed, { streamWeights = false } = {}) {
   const m = p.flags.get("--model");
-  return resolveSource(typeof m === "string" ? m : "nsfwjs");
+  return resolveSource(typeof m === "string" ? m : "nsfwjs", { streamWeights });
 }
 
 async function classify(p: Parsed): Promise<number> {
@@ -94,7 +95,7 @@ async function classify(p: Parsed): Promise<number> {
   const normalization = normalizationFlag(p);
   const crop = p.flags.get("--crop");
   const build = p.flags.get("--build");
-  const model = await loadResolved(await modelSource(p), {
+  const model = await loadResolved(await modelSource(p, { streamWeights: true }), {
     threads: intFlag(p, "--threads", undefined),
     build: typeof build === "string" ? (build as KernelBuild | "auto") : undefined,
     crop: typeof crop === "string" ? Number(crop) : undefined,

@@ -66,7 +66,7 @@ export async function convertToIwm(imported: Graph, opts: ConvertOptions = {}): 
   file.set(header, PREFIX_BYTES);
   const target = new KernelMemory((await compileKernels("auto")).module, packed.layout.bytes);
   const base = target.allocate(packed.layout.bytes);
-  packed.writeWeights(target, base);
+  await packed.writeWeights(target, base);
   if (weights === "f32") file.set(new Uint8Array(target.memory.buffer, base, packed.layout.bytes), regionAt);
   else encodeRegion(new Float32Array(target.memory.buffer, base, packed.layout.bytes / 4), segments, weights, file.subarray(regionAt));
   return file;

@@ -62,19 +62,35 @@ export function ownedWeightValues(w: Weights, into?: Float32Array): Float32Array
 
 /**
  * Deferred weights stored as uint8 codes, each value min + code * step in
- * float64 rounded to float32 (tfjs's uint8 quantization). Packing copies the
+ * float64 rounded to float32 (tfjs's uint8 quantization). Packing reads the
  * codes into wasm memory and dequantizes them there (wasm/f32-packw), which
  * gives the same bits as `decode`.
  */
 export interface Uint8QuantizedWeights extends DeferredWeights {
-  readonly codes: Uint8Array;
+  /** Writes the `length` codes into `into` (at least that long); asynchronous when they are read from a file. */
+  readCodes(into: Uint8Array): void | Promise<void>;
   readonly min: number;
   readonly step: number;
 }
 
 /** Whether `w` is stored as uint8 codes (see Uint8QuantizedWeights). */
 export function isUint8Quantized(w: Weights): w is Uint8QuantizedWeights {
-  return !(w instanceof Float32Array) && "codes" in w;
+  return !(w instanceof Float32Array) && "readCodes" in w;
+}
+
+/**
+ * Deferred float32 weights still in their file: packing reads them straight
+ * into wasm memory, so a load never holds the model's weight file whole.
+ * Only packing reads them; their `decode` fails.
+ */
+export interface StreamedWeights extends DeferredWeights {
+  /** Reads the `length` values into `into` (at least that long). */
+  readValues(into: Float32Array): Promise<void>;
+}
+
+/** Whether `w` is read from its file when packed (see StreamedWeights). */
+export function isStreamed(w: Weights): w is StreamedWeights {
+  return !(w instanceof Float32Array) && "readValues" in w;
 }
 
 /**

@@ -12,9 +12,9 @@
 import type { Activation, DenseNode, Graph, GraphMetadata, Node, Normalization, Pads } from "../graph/ir.js";
 import { outputShape } from "../graph/shapes.js";
 import { parseKerasTopology, type KerasLayer } from "./keras-topology.js";
-import { WeightStore, type Weight, type WeightsGroup } from "./tfjs-weights.js";
+import { WeightStore, type Weight, type WeightsGroup, type WeightSource } from "./tfjs-weights.js";
 
-export type { WeightSpec, WeightQuantization, WeightsGroup } from "./tfjs-weights.js";
+export type { WeightSpec, WeightQuantization, WeightsGroup, WeightSource } from "./tfjs-weights.js";
 
 export interface TfjsLayersArtifacts {
   /** Keras model JSON, as in model.json's `modelTopology`. */
@@ -26,6 +26,13 @@ export interface TfjsLayersArtifacts {
    * read until the model is loaded (kernels are decoded while they are packed).
    */
   weightData: Uint8Array;
+}
+
+/** Like TfjsLayersArtifacts, with the weight bytes left in their file and read as needed. */
+export interface StreamedTfjsLayers {
+  modelTopology: unknown;
+  weightsManifest: WeightsGroup[];
+  weightSource: WeightSource;
 }
 
 export interface ImportTfjsLayersOptions {
@@ -399,6 +406,9 @@ function embeddingTensor(nodes: readonly Node[], shapes: ReadonlyMap<string, num
   return embedding;
 }
 
+/** The layer weights that converters read with `ctx.kernel` only: packing reads them, so a file can keep them until then. */
+const KERNEL_WEIGHTS = new Set(["kernel"]);
+
 /**
  * The graph of a tfjs layers model. Small weights are decoded now; conv and
  * dense kernels are deferred (decoded from `artifacts.weightData` when read),
@@ -406,7 +416,23 @@ function embeddingTensor(nodes: readonly Node[], shapes: ReadonlyMap<string, num
  */
 export function importTfjsLayers(artifacts: TfjsLayersArtifacts, opts: ImportTfjsLayersOptions = {}): Graph {
   const source = opts.source ?? "tfjs layers model";
-  const model = parseKerasTopology(artifacts.modelTopology, source);
+  return buildGraph(artifacts.modelTopology, WeightStore.fromBytes(artifacts.weightsManifest, artifacts.weightData, source), source, opts);
+}
+
+/**
+ * The graph of a tfjs layers model whose weights stay in their file: the
+ * small ones are read now, the conv and dense kernels only when the graph's
+ * weights are packed (straight into wasm memory), so a load never holds the
+ * whole weight file. Such a graph's kernels can only be packed, not decoded.
+ */
+export async function importTfjsLayersStreamed(artifacts: StreamedTfjsLayers, opts: ImportTfjsLayersOptions = {}): Promise<Graph> {
+  const source = opts.source ?? "tfjs layers model";
+  const store = await WeightStore.open(artifacts.weightsManifest, artifacts.weightSource, source, (w) => KERNEL_WEIGHTS.has(w));
+  return buildGraph(artifacts.modelTopology, store, source, opts);
+}
+
+function buildGraph(topology: unknown, weights: WeightStore, source: string, opts: ImportTfjsLayersOptions): Graph {
+  const model = parseKerasTopology(topology, source);
 
   const unsupported = model.layers.filter((l) => !Object.hasOwn(CONVERTERS, l.className));
   if (unsupported.length > 0) {
@@ -417,7 +443,7 @@ export function importTfjsLayers(artifacts: TfjsLayersArtifacts, opts: ImportTfj
 
   const builder: Builder = {
     source,
-    weights: new WeightStore(artifacts.weightsManifest, artifacts.weightData, source),
+    weights,
     nodes: [],
     shapes: new Map(),
   };

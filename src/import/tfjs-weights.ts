@@ -3,7 +3,7 @@
  * concatenated shard bytes, and how to decode it into float32.
  */
 
-import type { DeferredWeights, Uint8QuantizedWeights } from "../graph/ir.js";
+import type { DeferredWeights, StreamedWeights, Uint8QuantizedWeights } from "../graph/ir.js";
 import { halfToFloat } from "./float16.js";
 
 /** Storage quantization of one manifest tensor (tfjs `quantize_*` converter options). */
@@ -51,11 +51,32 @@ interface Entry {
   name: string;
   shape: number[];
   storage: Storage;
+  /** Where the tensor's bytes start: in the file for a streamed entry, else in the store's bytes. */
   offset: number;
   count: number;
+  /** Read from the file when packed, not held by the store. */
+  streamed: boolean;
 }
 
+/**
+ * Weight bytes read on demand (shard files on disk): `read` fills `into`
+ * with the bytes from `offset` on of all groups' shards concatenated in
+ * manifest order, `size` bytes in all.
+ */
+export interface WeightSource {
+  readonly name: string;
+  readonly size: number;
+  read(offset: number, into: Uint8Array): Promise<void>;
+}
+
+/** Held tensors less than this far apart in a source are read in one read, gap included. */
+const READ_GAP = 4096;
+
 const BYTES: Record<Storage["dtype"], number> = { float32: 4, int32: 4, float16: 2, uint8: 1, uint16: 2 };
+
+function byteLength(e: Entry): number {
+  return e.count * BYTES[e.storage.dtype];
+}
 
 /** IEEE 754 binary16 → number. */
 function isDims(value: unknown): value is number[] {
@@ -72,6 +93,63 @@ function layerWeightKey(name: string): string {
   return name.split("/").slice(-2).join("/");
 }
 
+/** Validates one manifest entry and says how its elements are stored. */
+function storageOf(spec: WeightSpec, source: string): Storage {
+  if (typeof spec !== "object" || spec === null || typeof spec.name !== "string" || !isDims(spec.shape)) {
+    throw new Error(`${source}: malformed weights manifest entry ${JSON.stringify(spec)}`);
+  }
+  const q = spec.quantization;
+  if (!q) {
+    if (spec.dtype === "float32" || spec.dtype === "int32") return { dtype: spec.dtype };
+    throw new Error(
+      `${source}: weight ${spec.name} has unsupported dtype ${JSON.stringify(spec.dtype)} (supported: float32, int32)`,
+    );
+  }
+  if (q.dtype === "float16") return { dtype: "float16" };
+  if (q.dtype === "uint8" || q.dtype === "uint16") {
+    if (typeof q.min !== "number" || typeof q.scale !== "number") {
+      throw new Error(`${source}: weight ${spec.name} is ${q.dtype}-quantized but lacks numeric min and scale`);
+    }
+    return { dtype: q.dtype, min: q.min, scale: q.scale };
+  }
+  throw new Error(
+    `${source}: weight ${spec.name} has unsupported quantization dtype ${JSON.stringify(q.dtype)} ` +
+      `(supported: uint8, uint16, float16)`,
+  );
+}
+
+/**
+ * The manifest's tensors and where each starts in `size` bytes of weight
+ * data, checked: a bad manifest or a truncated shard fails here, before any
+ * conversion work.
+ */
+function entriesOf(manifest: readonly WeightsGroup[], size: number, source: string): Entry[] {
+  // The manifest comes from parsed JSON, so check its structure before trusting the types.
+  const groups: unknown = manifest;
+  if (!Array.isArray(groups) || !groups.every((g) => Array.isArray(g?.weights))) {
+    throw new Error(`${source}: weightsManifest must be an array of groups, each with a weights array`);
+  }
+  const entries: Entry[] = [];
+  let offset = 0;
+  for (const group of manifest) {
+    for (const spec of group.weights) {
+      const storage = storageOf(spec, source);
+      const count = spec.shape.reduce((a, b) => a * b, 1);
+      const bytes = count * BYTES[storage.dtype];
+      if (offset + bytes > size) {
+        throw new Error(
+          `${source}: weight data too short at tensor ${spec.name}: it needs bytes ${offset}..${offset + bytes} ` +
+            `(${bytes} bytes) but only ${Math.max(size - offset, 0)} of them are available ` +
+            `(${size} bytes of weight data in total)`,
+        );
+      }
+      entries.push({ name: spec.name, shape: spec.shape, storage, offset, count, streamed: false });
+      offset += bytes;
+    }
+  }
+  return entries;
+}
+
 /**
  * Indexes the manifest against the weight bytes. Dtypes and lengths are
  * checked up front so a bad manifest or truncated shard fails before any
@@ -81,64 +159,53 @@ export class WeightStore {
   private readonly view: DataView;
   private readonly byKey = new Map<string, Entry[]>();
 
-  constructor(
-    manifest: readonly WeightsGroup[],
-    data: Uint8Array,
-    private readonly source: string,
-  ) {
-    // The caller's bytes may be any subarray at any alignment; DataView reads
-    // them in place (little-endian, as tfjs writes them) without copying.
+  private constructor(entries: Entry[], data: Uint8Array, private readonly source: string, private readonly file: WeightSource | null) {
+    // The bytes may be any subarray at any alignment; DataView reads them in
+    // place (little-endian, as tfjs writes them) without copying.
     this.view = new DataView(data.buffer, data.byteOffset, data.byteLength);
-    // The manifest comes from parsed JSON, so check its structure before trusting the types.
-    const groups: unknown = manifest;
-    if (!Array.isArray(groups) || !groups.every((g) => Array.isArray(g?.weights))) {
-      throw new Error(`${source}: weightsManifest must be an array of groups, each with a weights array`);
-    }
-    let offset = 0;
-    for (const group of manifest) {
-      for (const spec of group.weights) {
-        const storage = this.storage(spec);
-        const count = spec.shape.reduce((a, b) => a * b, 1);
-        const byteLength = count * BYTES[storage.dtype];
-        if (offset + byteLength > data.byteLength) {
-          throw new Error(
-            `${source}: weight data too short at tensor ${spec.name}: it needs bytes ${offset}..${offset + byteLength} ` +
-              `(${byteLength} bytes) but only ${Math.max(data.byteLength - offset, 0)} of them are available ` +
-              `(${data.byteLength} bytes of weight data in total)`,
-          );
-        }
-        const key = layerWeightKey(canonicalName(spec.name));
-        const entries = this.byKey.get(key) ?? [];
-        entries.push({ name: spec.name, shape: spec.shape, storage, offset, count });
-        this.byKey.set(key, entries);
-        offset += byteLength;
-      }
+    for (const entry of entries) {
+      const key = layerWeightKey(canonicalName(entry.name));
+      const list = this.byKey.get(key) ?? [];
+      list.push(entry);
+      this.byKey.set(key, list);
     }
   }
 
-  /** Validates one manifest entry and says how its elements are stored. */
-  private storage(spec: WeightSpec): Storage {
-    if (typeof spec !== "object" || spec === null || typeof spec.name !== "string" || !isDims(spec.shape)) {
-      throw new Error(`${this.source}: malformed weights manifest entry ${JSON.stringify(spec)}`);
+  /** A store over all of the weight bytes, in memory (never mutated; read until the model is packed). */
+  static fromBytes(manifest: readonly WeightsGroup[], data: Uint8Array, source: string): WeightStore {
+    return new WeightStore(entriesOf(manifest, data.byteLength, source), data, source, null);
+  }
+
+  /**
+   * A store over weight bytes in a file. The kernels packing reads as stored
+   * (uint8 codes, float32 values) stay there and are read straight into wasm
+   * memory when packed; the rest (biases, batchnorm vectors), which the
+   * import decodes, is read now. `streamable` says which weights (`kernel`
+   * of `layer/kernel`) the importer reads only through packing.
+   */
+  static async open(manifest: readonly WeightsGroup[], file: WeightSource, source: string, streamable: (weight: string) => boolean): Promise<WeightStore> {
+    const entries = entriesOf(manifest, file.size, source);
+    for (const e of entries) {
+      e.streamed = (e.storage.dtype === "uint8" || e.storage.dtype === "float32") && streamable(canonicalName(e.name).split("/").at(-1)!);
     }
-    const q = spec.quantization;
-    if (!q) {
-      if (spec.dtype === "float32" || spec.dtype === "int32") return { dtype: spec.dtype };
-      throw new Error(
-        `${this.source}: weight ${spec.name} has unsupported dtype ${JSON.stringify(spec.dtype)} (supported: float32, int32)`,
-      );
-    }
-    if (q.dtype === "float16") return { dtype: "float16" };
-    if (q.dtype === "uint8" || q.dtype === "uint16") {
-      if (typeof q.min !== "number" || typeof q.scale !== "number") {
-        throw new Error(`${this.source}: weight ${spec.name} is ${q.dtype}-quantized but lacks numeric min and scale`);
+    const held = entries.filter((e) => !e.streamed);
+    const bytes = new Uint8Array(held.reduce((n, e) => n + byteLength(e), 0));
+    // Held tensors one after another in `bytes`; runs of them close together in the file are read at once.
+    let filled = 0;
+    for (let i = 0; i < held.length;) {
+      let j = i + 1;
+      while (j < held.length && held[j]!.offset - (held[j - 1]!.offset + byteLength(held[j - 1]!)) < READ_GAP) j++;
+      const from = held[i]!.offset;
+      const run = new Uint8Array(held[j - 1]!.offset + byteLength(held[j - 1]!) - from);
+      await file.read(from, run);
+      for (const e of held.slice(i, j)) {
+        bytes.set(run.subarray(e.offset - from, e.offset - from + byteLength(e)), filled);
+        e.offset = filled;
+        filled += byteLength(e);
       }
-      return { dtype: q.dtype, min: q.min, scale: q.scale };
+      i = j;
     }
-    throw new Error(
-      `${this.source}: weight ${spec.name} has unsupported quantization dtype ${JSON.stringify(q.dtype)} ` +
-        `(supported: uint8, uint16, float16)`,
-    );
+    return new WeightStore(entries, bytes, source, file);
   }
 
   /**
@@ -157,12 +224,32 @@ export class WeightStore {
       );
     }
     const entry = matches[0]!;
-    const found = { name: entry.name, shape: [...entry.shape], length: entry.count, decode: (into?: Float32Array) => this.decode(entry, into) };
-    const { storage } = entry;
-    if (storage.dtype !== "uint8") return found;
+    const { storage, offset, count } = entry;
+    const found = { name: entry.name, shape: [...entry.shape], length: count };
+    if (entry.streamed) {
+      const file = this.file!;
+      const unavailable = (): never => {
+        throw new Error(`${this.source}: weight ${entry.name} is read from ${file.name} only when the model is packed`);
+      };
+      if (storage.dtype === "uint8") {
+        const quantized: Weight & Uint8QuantizedWeights = {
+          ...found, decode: unavailable, min: storage.min, step: storage.scale,
+          readCodes: (into) => file.read(offset, into.subarray(0, count)),
+        };
+        return quantized;
+      }
+      // The file's little-endian floats as they are: packing reads them into wasm memory, which is little-endian too.
+      const streamed: Weight & StreamedWeights = {
+        ...found, decode: unavailable,
+        readValues: (into) => file.read(offset, new Uint8Array(into.buffer, into.byteOffset, count * 4)),
+      };
+      return streamed;
+    }
+    const held = { ...found, decode: (into?: Float32Array) => this.decode(entry, into) };
+    if (storage.dtype !== "uint8") return held;
     // Packing dequantizes the codes in wasm (see Uint8QuantizedWeights).
-    const codes = new Uint8Array(this.view.buffer, this.view.byteOffset + entry.offset, entry.count);
-    const quantized: Weight & Uint8QuantizedWeights = { ...found, codes, min: storage.min, step: storage.scale };
+    const codes = new Uint8Array(this.view.buffer, this.view.byteOffset + offset, count);
+    const quantized: Weight & Uint8QuantizedWeights = { ...held, readCodes: (into) => into.set(codes), min: storage.min, step: storage.scale };
     return quantized;
   }
 

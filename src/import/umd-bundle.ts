@@ -212,21 +212,47 @@ const HEAD_BYTES = 64 * 1024;
  * refuses it, saying where.
  */
 export function bundledPlainString(bytes: Uint8Array, what: string): { start: number; end: number } | null {
-  const head = bytes.subarray(0, HEAD_BYTES);
-  const match = EXPORTS.exec(new TextDecoder().decode(head));
+  const open = plainStringStart(bytes.subarray(0, HEAD_BYTES));
+  if (!open) return null;
+  const end = plainStringEnd(bytes.subarray(open.start), open.quote);
+  if (end === null || end < 0) return null;
+  return endsModule(bytes.subarray(open.start + end + 1, open.start + end + 1 + TAIL_BYTES), what) ? { start: open.start, end: open.start + end } : null;
+}
+
+/** Bytes after a shard's closing quote that endsModule reads: the module body's end is right there. */
+export const TAIL_BYTES = 64;
+
+/**
+ * Where a plain exported string starts in a shard file's first HEAD_BYTES
+ * bytes (`head`), and its quote byte; null if the export is not a string
+ * after ASCII wrapper code.
+ */
+export function plainStringStart(head: Uint8Array): { start: number; quote: number } | null {
+  const match = EXPORTS.exec(new TextDecoder().decode(head.subarray(0, HEAD_BYTES)));
   if (!match) return null;
   const open = match.index + match[0].length;
   // Character offsets in the decoded head are byte offsets only while it is ASCII.
   if (head.subarray(0, open).some((b) => b >= 0x80)) return null;
-  const quote = bytes[open];
+  const quote = head[open];
   if (quote !== 0x22 && quote !== 0x27) return null;
-  const start = open + 1;
-  const end = bytes.indexOf(quote, start);
-  if (end < 0) return null;
-  const payload = bytes.subarray(start, end);
+  return { start: open + 1, quote };
+}
+
+/**
+ * Scans payload bytes from a plain string's start: the index of its closing
+ * `quote`; -1 if `bytes` ends first (the scan goes on in the next piece);
+ * null if an escape or a line break comes first (not a plain string).
+ */
+export function plainStringEnd(bytes: Uint8Array, quote: number): number | null {
+  const end = bytes.indexOf(quote);
+  const payload = end < 0 ? bytes : bytes.subarray(0, end);
   if (payload.includes(0x5c) || payload.includes(0x0a)) return null;
-  // The module body must end right after the literal, as exportedLiteral checks.
-  const tail = new LiteralParser(new TextDecoder().decode(bytes.subarray(end + 1, end + 65)), 0, what);
+  return end;
+}
+
+/** Whether the bytes right after a plain string's closing quote end the module, as exportedLiteral checks. */
+export function endsModule(after: Uint8Array, what: string): boolean {
+  const tail = new LiteralParser(new TextDecoder().decode(after.subarray(0, TAIL_BYTES)), 0, what);
   tail.eat(";");
-  return tail.eat("}") ? { start, end } : null;
+  return tail.eat("}");
 }

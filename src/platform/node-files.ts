@@ -3,12 +3,12 @@
  * the pure importers take.
  */
 
-import { access, open, readFile, stat } from "node:fs/promises";
+import { access, open, readFile, stat, type FileHandle } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { dirname, join, resolve } from "node:path";
 
-import type { TfjsLayersArtifacts, WeightsGroup } from "../import/tfjs-layers.js";
-import { bundledObject, bundledPlainString, bundledString } from "../import/umd-bundle.js";
+import type { StreamedTfjsLayers, TfjsLayersArtifacts, WeightsGroup, WeightSource } from "../import/tfjs-layers.js";
+import { bundledObject, bundledPlainString, bundledString, endsModule, plainStringEnd, plainStringStart, TAIL_BYTES } from "../import/umd-bundle.js";
 
 /** nsfwjs's class order (its NSFW_CLASSES 0…4), lower-cased. */
 const NSFWJS_LABELS = ["drawing", "hentai", "neutral", "porn", "sexy"];
@@ -54,9 +54,17 @@ async function locateNsfwjs(): Promise<{ dir: string; version: string }> {
 export async function readNsfwjsInceptionV3(): Promise<
   TfjsLayersArtifacts & { labels: string[]; normalization: "unit"; source: string }
 > {
+  const { path, ...info } = await locateNsfwjsInceptionV3();
+  return { ...(await readTfjsLayersModelFile(path)), ...info };
+}
+
+/** Where the nsfwjs InceptionV3's model file is (see readNsfwjsInceptionV3), and what the file does not say about it. */
+export async function locateNsfwjsInceptionV3(): Promise<{ path: string; labels: string[]; normalization: "unit"; source: string }> {
   const { dir, version } = await locateNsfwjs();
-  const artifacts = await readTfjsLayersModelFile(join(dir, "dist", "models", "inception_v3", "model.min.js"));
-  return { ...artifacts, labels: [...NSFWJS_LABELS], normalization: "unit", source: `nsfwjs@${version} inception_v3` };
+  return {
+    path: join(dir, "dist", "models", "inception_v3", "model.min.js"),
+    labels: [...NSFWJS_LABELS], normalization: "unit", source: `nsfwjs@${version} inception_v3`,
+  };
 }
 
 function checkManifest(model: Record<string, unknown>, path: string): WeightsGroup[] {
@@ -82,6 +90,25 @@ function checkManifest(model: Record<string, unknown>, path: string): WeightsGro
  * `<path>.min.js` (or `<path>.js`) files holding base64.
  */
 export async function readTfjsLayersModelFile(path: string): Promise<TfjsLayersArtifacts> {
+  const { modelTopology, weightsManifest, files, bundled } = await readModelFile(path);
+  const weightData = bundled ? await readBase64Bundles(files) : await readConcatenated(files);
+  return { modelTopology, weightsManifest, weightData };
+}
+
+/**
+ * Opens a tfjs layers model like readTfjsLayersModelFile, but leaves the
+ * weights in their shard files, read as the import and packing need them
+ * (importTfjsLayersStreamed), so a load never holds the whole weight data.
+ * `close` releases the files once the weights are packed.
+ */
+export async function openTfjsLayersModelFile(path: string): Promise<StreamedTfjsLayers & { close(): Promise<void> }> {
+  const { modelTopology, weightsManifest, files, bundled } = await readModelFile(path);
+  const weightSource = bundled ? await openBase64Bundles(files, path) : await openConcatenated(files, path);
+  return { modelTopology, weightsManifest, weightSource, close: () => weightSource.close() };
+}
+
+/** A tfjs layers model file's topology and manifest, and its shard files in manifest order. */
+async function readModelFile(path: string): Promise<{ modelTopology: unknown; weightsManifest: WeightsGroup[]; files: string[]; bundled: boolean }> {
   const bundled = path.endsWith(".js");
   const text = await readFile(path, "utf8");
   let model: Record<string, unknown>;
@@ -117,8 +144,195 @@ export async function readTfjsLayersModelFile(path: string): Promise<TfjsLayersA
       files.push(found);
     }
   }
-  const weightData = bundled ? await readBase64Bundles(files) : await readConcatenated(files);
-  return { modelTopology: model.modelTopology, weightsManifest, weightData };
+  return { modelTopology: model.modelTopology, weightsManifest, files, bundled };
+}
+
+/** A WeightSource over files, opened now and closed by `close`. */
+type ClosableSource = WeightSource & { close(): Promise<void> };
+
+/** One shard's bytes in the concatenated weight data, and where its file holds them. */
+interface ShardSpan {
+  file: string;
+  handle: FileHandle;
+  /** First byte of the weight data it holds. */
+  at: number;
+  /** Bytes of weight data it holds. */
+  bytes: number;
+}
+
+/** Opens every file, or none: a failure closes those already open. */
+async function openAll(files: string[]): Promise<FileHandle[]> {
+  const handles: FileHandle[] = [];
+  try {
+    for (const file of files) handles.push(await open(file, "r"));
+  } catch (e) {
+    await Promise.all(handles.map((h) => h.close()));
+    throw e;
+  }
+  return handles;
+}
+
+/**
+ * The spans of [offset, offset + length) that each shard holds: calls
+ * `part(shard, from, to, into)` for the shard's bytes [from, to) (relative to
+ * the shard), which go to `into` from byte `into` on.
+ */
+async function eachSpan(
+  shards: ShardSpan[], offset: number, length: number, what: string,
+  part: (shard: ShardSpan, from: number, to: number, into: number) => Promise<void>,
+): Promise<void> {
+  const end = offset + length;
+  const total = shards.length === 0 ? 0 : shards.at(-1)!.at + shards.at(-1)!.bytes;
+  if (offset < 0 || end > total) throw new Error(`${what}: weight bytes ${offset}..${end} asked for, but the shards hold ${total}`);
+  for (const shard of shards) {
+    const from = Math.max(offset, shard.at), to = Math.min(end, shard.at + shard.bytes);
+    if (from < to) await part(shard, from - shard.at, to - shard.at, from - offset);
+  }
+}
+
+/** Reads exactly `into.length` bytes of `handle` from `position` on. */
+async function readExactly(handle: FileHandle, into: Uint8Array, position: number, file: string): Promise<void> {
+  for (let done = 0; done < into.length;) {
+    const { bytesRead } = await handle.read(into, done, into.length - done, position + done);
+    if (bytesRead === 0) throw new Error(`${file}: the file ended at byte ${position + done}, short of what it held when opened (did it change while loading?)`);
+    done += bytesRead;
+  }
+}
+
+/** Binary shard files (model.json's), read in place: each read goes straight into the caller's buffer. */
+async function openConcatenated(files: string[], what: string): Promise<ClosableSource> {
+  const handles = await openAll(files);
+  const shards: ShardSpan[] = [];
+  let at = 0;
+  for (const [i, handle] of handles.entries()) {
+    const { size } = await handle.stat();
+    shards.push({ file: files[i]!, handle, at, bytes: size });
+    at += size;
+  }
+  return {
+    name: what,
+    size: at,
+    read: (offset, into) => eachSpan(shards, offset, into.length, what, (shard, from, to, dst) =>
+      readExactly(shard.handle, into.subarray(dst, dst + to - from), from, shard.file)),
+    close: async () => {
+      await Promise.all(handles.map((h) => h.close()));
+    },
+  };
+}
+
+/** A bundled shard's base64 payload: where its characters start in the file, how many, and the bytes they decode to. */
+interface Base64Span extends ShardSpan {
+  start: number;
+  chars: number;
+}
+
+/**
+ * Bundled shard files (nsfwjs's) whose payloads are plain base64 strings,
+ * decoded range by range as read: a read covers whole 4-character groups,
+ * decoded a piece at a time through two small reused buffers. Each
+ * payload is scanned once when opened, as bundledPlainString checks it;
+ * when any is not plain (escapes), all are decoded into memory as
+ * readTfjsLayersModelFile does. Reads run one at a time.
+ */
+async function openBase64Bundles(files: string[], what: string): Promise<ClosableSource> {
+  const handles = await openAll(files);
+  const close = async () => {
+    await Promise.all(handles.map((h) => h.close()));
+  };
+  const shards: Base64Span[] = [];
+  try {
+    let at = 0;
+    const scan = Buffer.allocUnsafe(SCAN_BYTES);
+    for (const [i, handle] of handles.entries()) {
+      const file = files[i]!;
+      const payload = await plainPayload(handle, file, scan);
+      if (!payload) {
+        await close();
+        const bytes = await readBase64Bundles(files);
+        return {
+          name: what,
+          size: bytes.length,
+          async read(offset, into) {
+            if (offset < 0 || offset + into.length > bytes.length) throw new Error(`${what}: weight bytes ${offset}..${offset + into.length} asked for, but the shards hold ${bytes.length}`);
+            into.set(bytes.subarray(offset, offset + into.length));
+          },
+          close: async () => {},
+        };
+      }
+      const padding = payload.padding;
+      if (payload.chars % 4 !== 0 || padding > 2) throw new Error(`${file}: the exported string is not base64`);
+      const bytes = (payload.chars / 4) * 3 - padding;
+      shards.push({ file, handle, at, bytes, start: payload.start, chars: payload.chars });
+      at += bytes;
+    }
+    const chars = Buffer.allocUnsafe(BASE64_PIECE), decoded = Buffer.allocUnsafe((BASE64_PIECE / 4) * 3);
+    let queue: Promise<void> = Promise.resolve();
+    const readRange = (offset: number, into: Uint8Array) => eachSpan(shards, offset, into.length, what, async (s, from, to, dst) => {
+      const shard = s as Base64Span;
+      // Whole groups of 4 characters (3 bytes) covering [from, to), a piece at a time.
+      for (let c = Math.floor(from / 3) * 4; c < Math.ceil(to / 3) * 4; c += BASE64_PIECE) {
+        const count = Math.min(BASE64_PIECE, Math.ceil(to / 3) * 4 - c);
+        await readExactly(shard.handle, chars.subarray(0, count), shard.start + c, shard.file);
+        const piece = chars.toString("latin1", 0, count);
+        const n = decoded.write(piece, 0, "base64");
+        // As readBase64Bundles checks: canonical base64, padding only in the payload's last group.
+        if (decoded.toString("base64", 0, n) !== piece || (c + count !== shard.chars && n !== (count / 4) * 3)) {
+          throw new Error(`${shard.file}: the exported string is not base64`);
+        }
+        // The piece's bytes [b, b + n) of the shard; those in [from, to) go to `into`.
+        const b = (c / 4) * 3;
+        const lo = Math.max(from, b), hi = Math.min(to, b + n);
+        into.set(decoded.subarray(lo - b, hi - b), dst + lo - from);
+      }
+    });
+    return {
+      name: what,
+      size: at,
+      read(offset, into) {
+        const run = queue.then(() => readRange(offset, into));
+        queue = run.catch(() => undefined);
+        return run;
+      },
+      close,
+    };
+  } catch (e) {
+    await close();
+    throw e;
+  }
+}
+
+/** Bytes of a shard bundle scanned at a time when opened. */
+const SCAN_BYTES = 256 * 1024;
+
+/**
+ * Where a bundled shard file's exported string sits, as bundledPlainString
+ * finds it, scanning the file piece by piece instead of holding it: its
+ * first character, length and trailing '=' count; null if it is not plain.
+ */
+async function plainPayload(handle: FileHandle, file: string, scan: Buffer): Promise<{ start: number; chars: number; padding: number } | null> {
+  const { size } = await handle.stat();
+  const head = scan.subarray(0, Math.min(size, scan.length));
+  await readExactly(handle, head, 0, file);
+  const open = plainStringStart(head);
+  if (!open) return null;
+  let end = -1;
+  for (let at = open.start; at < size && end < 0;) {
+    const piece = scan.subarray(0, Math.min(scan.length, size - at));
+    await readExactly(handle, piece, at, file);
+    const found = plainStringEnd(piece, open.quote);
+    if (found === null) return null;
+    end = found < 0 ? -1 : at + found;
+    at += piece.length;
+  }
+  if (end < 0) return null;
+  // The module's end after the quote, and the payload's last two characters (padding).
+  const after = scan.subarray(0, Math.min(TAIL_BYTES, size - end - 1));
+  await readExactly(handle, after, end + 1, file);
+  if (!endsModule(after, file)) return null;
+  const last = scan.subarray(0, Math.min(2, end - open.start));
+  await readExactly(handle, last, end - last.length, file);
+  const padding = last.filter((b) => b === 0x3d).length;
+  return { start: open.start, chars: end - open.start, padding };
 }
 
 /**
@@ -164,11 +378,7 @@ const BASE64_PIECE = 64 * 1024;
 async function readInto(path: string, into: Buffer): Promise<Buffer> {
   const handle = await open(path, "r");
   try {
-    for (let done = 0; done < into.length;) {
-      const { bytesRead } = await handle.read(into, done, into.length - done, done);
-      if (bytesRead === 0) throw new Error(`${path}: the file ended at byte ${done}, short of its ${into.length} bytes (did it change while loading?)`);
-      done += bytesRead;
-    }
+    await readExactly(handle, into, 0, path);
   } finally {
     await handle.close();
   }

@@ -5,7 +5,7 @@ import type { ResolvedSource } from "../api/load.js";
 import { iwmBytes, type IwmFile } from "../format/file.js";
 import { isIwm } from "../format/iwm.js";
 import type { TfjsLayersArtifacts } from "../import/tfjs-layers.js";
-import { readNsfwjsInceptionV3, readTfjsLayersModelFile } from "./node-files.js";
+import { locateNsfwjsInceptionV3, openTfjsLayersModelFile, readTfjsLayersModelFile } from "./node-files.js";
 
 /**
  * What `loadModel` accepts: the name "nsfwjs" (the default: the pretrained
@@ -58,11 +58,21 @@ async function openIwmFile(path: string): Promise<IwmFile> {
   };
 }
 
-/** Turns what a Node user passed to loadModel into importer input. */
-export async function resolveSource(source: ModelSource): Promise<ResolvedSource> {
+/**
+ * Turns what a Node user passed to loadModel into importer input. With
+ * `streamWeights`, a tfjs layers model's weights stay in their files until
+ * packed (for loading and converting; not for what reads the weights
+ * otherwise, such as the tfjs reference of `verify`).
+ */
+export async function resolveSource(source: ModelSource, { streamWeights = false } = {}): Promise<ResolvedSource> {
+  const tfjsLayers = async (path: string, info: { source: string; labels?: string[]; normalization?: "unit" }): Promise<ResolvedSource> => {
+    if (!streamWeights) return { kind: "tfjs-layers", artifacts: await readTfjsLayersModelFile(path), ...info };
+    const { close, ...artifacts } = await openTfjsLayersModelFile(path);
+    return { kind: "tfjs-layers-streamed", artifacts, close, ...info };
+  };
   if (source === "nsfwjs") {
-    const a = await readNsfwjsInceptionV3();
-    return { kind: "tfjs-layers", artifacts: a, source: a.source, labels: a.labels, normalization: a.normalization };
+    const { path, ...info } = await locateNsfwjsInceptionV3();
+    return tfjsLayers(path, info);
   }
   if (typeof source === "string" || source instanceof URL) {
     const path = source instanceof URL ? decodeURIComponent(source.pathname) : source;
@@ -71,7 +81,7 @@ export async function resolveSource(source: ModelSource): Promise<ResolvedSource
     }
     if (path.endsWith(".onnx")) return readOnnxModelFile(path);
     if (path.endsWith(".iwm")) return { kind: "iwm", file: await openIwmFile(path), source: path };
-    return { kind: "tfjs-layers", artifacts: await readTfjsLayersModelFile(path), source: path };
+    return tfjsLayers(path, { source: path });
   }
   if (source instanceof Uint8Array || source instanceof ArrayBuffer) {
     const bytes = source instanceof ArrayBuffer ? new Uint8Array(source) : source;

@@ -52,7 +52,7 @@ export interface PackedModel {
  * them from the optimized graph it closes over, so one copy lives only as long
  * as the PackedModel does.
  */
-export function packModel(imported: Graph, keep: readonly string[], optimizeGraph = true): PackedModel & { writeWeights(target: KernelMemory, base: number): void } {
+export function packModel(imported: Graph, keep: readonly string[], optimizeGraph = true): PackedModel & { writeWeights(target: KernelMemory, base: number): Promise<void> } {
   for (const name of keep) {
     if (!imported.nodes.some((n) => n.name === name)) throw new Error(`keep: the model has no tensor named ${JSON.stringify(name)}`);
   }

@@ -1,4 +1,4 @@
-import { convGroups, isScaled, isUint8Quantized, ownedWeightValues, type Conv2DNode, type DenseNode, type Graph, type Weights } from "../graph/ir.js";
+import { convGroups, isScaled, isStreamed, isUint8Quantized, ownedWeightValues, type Conv2DNode, type DenseNode, type Graph, type Weights } from "../graph/ir.js";
 import { batchNormAffine } from "../passes/fold-batchnorm.js";
 import { alignUp } from "./arena.js";
 import type { KernelMemory } from "./engine.js";
@@ -129,7 +129,7 @@ function kernelTransform(node: Conv2DNode): KernelTransform {
 /**
  * Packs every node's constants into `target`'s memory, with the weight
  * region starting at byte `base`. Each node's kernel is read (decoded, if
- * deferred) into wasm memory, then packed there by the kernel module
+ * deferred; from its file, if streamed) into wasm memory, then packed there by the kernel module
  * (wasm/f32-packw): 8-column panels, or the Winograd transform straight into
  * its packed matrices, applying a folded batchnorm's scales on the way;
  * uint8-quantized kernels are dequantized there too (JavaScript passes over
@@ -142,7 +142,7 @@ function kernelTransform(node: Conv2DNode): KernelTransform {
  * memory, which keeps .iwm files deterministic.
  * .iwm files store this region as is: a change to the packing must bump IWM_VERSION (src/format/iwm.ts).
  */
-export function packWeights(graph: Graph, layout: WeightLayout, winograd: WinogradChoice, target: KernelMemory, base: number): void {
+export async function packWeights(graph: Graph, layout: WeightLayout, winograd: WinogradChoice, target: KernelMemory, base: number): Promise<void> {
   const gemms = graph.nodes.filter((n): n is Conv2DNode | DenseNode => n.op === "conv2d" || n.op === "dense");
   const transforms = new Map(gemms.flatMap((n) => (n.op === "conv2d" && winograd(n) ? [[n.name, kernelTransform(n)] as const] : [])));
   const transformFloats = Math.max(0, ...[...transforms.values()].map((t) => t.G.length));
@@ -169,22 +169,26 @@ export function packWeights(graph: Graph, layout: WeightLayout, winograd: Winogr
       encodeSteps(memory, ops, [step]);
       target.runSteps(ops, 1);
     };
-    const decode = (values: Weights) => {
+    const decode = async (values: Weights) => {
+      if (isStreamed(values)) {
+        await values.readValues(kernel);
+        return;
+      }
       if (!isUint8Quantized(values)) {
         ownedWeightValues(values, kernel);
         return;
       }
-      new Uint8Array(memory, codesAt, values.length).set(values.codes);
+      await values.readCodes(new Uint8Array(memory, codesAt, values.length));
       new Float64Array(memory, paramsAt, 2).set([values.min, values.step]);
       run({ kind: OpKind.PackwDequantize, codes: codesAt, count: values.length, params: paramsAt, dst: kernelAt });
     };
     // A kernel into the scratch; a folded batchnorm's scales (returned address), if any, are left for the packing step to apply.
-    const readKernel = (node: Conv2DNode | DenseNode): number | undefined => {
+    const readKernel = async (node: Conv2DNode | DenseNode): Promise<number | undefined> => {
       if (!isScaled(node.kernel)) {
-        decode(node.kernel);
+        await decode(node.kernel);
         return undefined;
       }
-      decode(node.kernel.unscaled);
+      await decode(node.kernel.unscaled);
       new Float64Array(memory, scalesAt, node.kernel.scale.length).set(node.kernel.scale);
       return scalesAt;
     };
@@ -199,7 +203,7 @@ export function packWeights(graph: Graph, layout: WeightLayout, winograd: Winogr
       if (node.op === "conv2d" && transform) {
         // The transformed matrices (1-D F(m, 7) or 2-D F(4x4, 3x3) or F(2x2, 5x5)), each packed like a Cin x Cout GEMM.
         const [, , cin, cout] = node.kernelShape;
-        const scales = readKernel(node);
+        const scales = await readKernel(node);
         new Float64Array(memory, matrixAt, transform.G.length).set(transform.G);
         run({ kind: OpKind.PackwWinograd, src: kernelAt, cin, cout, dst: weightsAt, G: matrixAt, alpha: transform.alpha, r: transform.r, dims: transform.dims, scratch: scratchAt, scales });
         writePadded(f32, b, Math.ceil(cout / 8) * 8, node.bias);
@@ -209,7 +213,7 @@ export function packWeights(graph: Graph, layout: WeightLayout, winograd: Winogr
       } else if (node.op === "conv2d" || node.op === "dense") {
         const { K, N, groups } = gemmShape(node);
         const panels = Math.ceil(N / 8);
-        const scales = readKernel(node);
+        const scales = await readKernel(node);
         for (let g = 0; g < groups; g++) {
           run({ kind: OpKind.PackwGemm, src: kernelAt + g * N * 4, K, N, srcRowStride: N * groups * 4, dst: weightsAt + g * panels * K * 32, scales: scales && scales + g * N * 8 });
           writePadded(f32, b + g * panels * 8, panels * 8, node.bias && node.bias.subarray(g * N, (g + 1) * N));

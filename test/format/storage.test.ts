@@ -39,7 +39,7 @@ async function regions(graph: Graph, weights: WeightStorage) {
   const keep = ["bn", "out", "flat"];
   const source = packModel(graph, keep);
   const want = await packingTarget(source.layout.bytes);
-  source.writeWeights(want.target, want.base);
+  await source.writeWeights(want.target, want.base);
   const iwm = await readIwm(iwmBytes(await convertToIwm(graph, { weights })));
   // Garbage first: the loader must write every byte of the region, padding included.
   const got = await packingTarget(iwm.layout.bytes);

@@ -12,10 +12,10 @@ import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 
-import { weightValues, type DenseNode } from "../../src/graph/ir.js";
-import { importTfjsLayers } from "../../src/import/tfjs-layers.js";
+import { isStreamed, weightValues, type DenseNode } from "../../src/graph/ir.js";
+import { importTfjsLayers, importTfjsLayersStreamed, type WeightSource } from "../../src/import/tfjs-layers.js";
 import { bundledObject, bundledPlainString, bundledString } from "../../src/import/umd-bundle.js";
-import { readTfjsLayersModelFile } from "../../src/platform/node-files.js";
+import { openTfjsLayersModelFile, readTfjsLayersModelFile } from "../../src/platform/node-files.js";
 import { concatBytes, errorOf, f32Bytes, ModelBuilder, ramp, rejectionOf } from "./helpers.js";
 
 const require = createRequire(import.meta.url);
@@ -144,6 +144,111 @@ test("shard bundles: payloads found in the bytes when plain, parsed otherwise; s
   // Padding only at the very end: not where a 64K-character decoding piece ends.
   await write((base64, i) => JSON.stringify(i === 0 ? `${"A".repeat(65532)}QQ==${base64}` : base64));
   assert.match(await rejectionOf(read()), /g1-a\.bin\.min\.js: the exported string is not base64$/);
+});
+
+/** Every range of `source` that starts and ends at one of `cuts` reads as that range of `want`. */
+async function checkRanges(source: WeightSource, want: Uint8Array, cuts: number[]) {
+  assert.is(source.size, want.length);
+  for (const from of cuts) {
+    for (const to of cuts) {
+      if (to < from) continue;
+      const got = new Uint8Array(to - from).fill(0xee);
+      await source.read(from, got);
+      assert.ok(Buffer.from(got).equals(want.subarray(from, to)), `bytes ${from}..${to}`);
+    }
+  }
+  assert.match(await rejectionOf(source.read(want.length - 2, new Uint8Array(3))), "asked for");
+}
+
+/** Random bytes (a fixed sequence), enough that a shard's base64 spans several 64K-character decoding pieces. */
+function noise(length: number, seed: number): Uint8Array {
+  let x = seed;
+  return Uint8Array.from({ length }, () => ((x = (x * 1103515245 + 12345) >>> 0) >>> 24));
+}
+
+test("weights left in their files: model.json shards and base64 bundles read any range as the in-memory readers do", async () => {
+  const { artifacts } = model();
+  // Three shards of 100 001, 120 000 and 7 bytes: the last base64 group of each padded differently.
+  const files = { "g1-a.bin": noise(100_001, 1), "g1-b.bin": noise(120_000, 2), "sub/g2.bin": noise(7, 3) };
+  const all = concatBytes(Object.values(files));
+  const cuts = [0, 1, 2, 3, 5, 47_999, 48_000, 48_001, 100_000, 100_001, 100_002, 160_000, 220_000, 220_001, 220_006, 220_007];
+  for (const bundled of [false, true]) {
+    const root = join(dir, bundled ? "open-umd" : "open-json");
+    await mkdir(join(root, "sub"), { recursive: true });
+    const manifest = [{ paths: Object.keys(files), weights: [{ name: "w", shape: [all.length], dtype: "uint8" }] }];
+    const modelFile = join(root, bundled ? "model.min.js" : "model.json");
+    await writeFile(modelFile, bundled
+      ? umd(JSON.stringify({ modelTopology: artifacts.modelTopology, weightsManifest: manifest }))
+      : JSON.stringify({ modelTopology: artifacts.modelTopology, weightsManifest: manifest }));
+    for (const [name, bytes] of Object.entries(files)) {
+      await writeFile(join(root, bundled ? `${name}.min.js` : name), bundled ? umd(JSON.stringify(Buffer.from(bytes).toString("base64"))) : bytes);
+    }
+    const opened = await openTfjsLayersModelFile(modelFile);
+    try {
+      assert.equal(opened.weightsManifest, manifest);
+      assert.ok(Buffer.from((await readTfjsLayersModelFile(modelFile)).weightData).equals(all), "the in-memory reader agrees");
+      await checkRanges(opened.weightSource, all, cuts);
+    } finally {
+      await opened.close();
+    }
+  }
+});
+
+test("weights left in their files: kernels read when packed, the rest at import; bad payloads and short files fail clearly", async () => {
+  const { artifacts, values, files } = model();
+  const root = join(dir, "streamed");
+  await mkdir(join(root, "sub"), { recursive: true });
+  await writeFile(join(root, "model.min.js"), umd(JSON.stringify({ modelTopology: artifacts.modelTopology, weightsManifest: artifacts.weightsManifest })));
+  const write = (payload: (base64: string, name: string) => string) => Promise.all(Object.entries(files).map(([name, bytes]) =>
+    writeFile(join(root, `${name}.min.js`), umd(payload(Buffer.from(bytes).toString("base64"), name)))));
+  await write((base64) => JSON.stringify(base64));
+  const opened = await openTfjsLayersModelFile(join(root, "model.min.js"));
+  try {
+    const graph = await importTfjsLayersStreamed(opened, { source: "streamed" });
+    const fc1 = graph.nodes.find((n) => n.name === "fc1") as DenseNode;
+    const fc2 = graph.nodes.find((n) => n.name === "fc2/logits") as DenseNode;
+    assert.equal(Array.from(fc1.bias!), values.fc1b);
+    assert.equal(Array.from(fc2.bias!), values.fc2b);
+    for (const [node, want] of [[fc1, values.fc1k], [fc2, values.fc2k]] as const) {
+      assert.ok(isStreamed(node.kernel), `${node.name}: kernel left in the file`);
+      if (!isStreamed(node.kernel)) continue;
+      const got = new Float32Array(want.length);
+      await node.kernel.readValues(got);
+      assert.equal(Array.from(got), want);
+      assert.match(errorOf(() => weightValues(node.kernel)), /streamed: weight fc\d\/kernel is read from .*model\.min\.js only when the model is packed/);
+    }
+  } finally {
+    await opened.close();
+  }
+  // A character outside base64, found by the read that covers it; a payload of a length base64 cannot have, when opened.
+  await write((base64, name) => JSON.stringify(name === "sub/g2.bin" ? `${base64.slice(0, 4)}*${base64.slice(5)}` : base64));
+  const bad = await openTfjsLayersModelFile(join(root, "model.min.js"));
+  try {
+    assert.match(await rejectionOf(importTfjsLayersStreamed(bad, { source: "streamed" })), /g2\.bin\.min\.js: the exported string is not base64$/);
+  } finally {
+    await bad.close();
+  }
+  await write((base64, name) => JSON.stringify(name === "g1-a.bin" ? base64.slice(0, -1) : base64));
+  assert.match(await rejectionOf(openTfjsLayersModelFile(join(root, "model.min.js"))), /g1-a\.bin\.min\.js: the exported string is not base64$/);
+  // Escapes take the in-memory path and read the same.
+  await write((base64, name) => (name === "g1-b.bin" ? `"\\${base64}"` : JSON.stringify(base64)));
+  const escaped = await openTfjsLayersModelFile(join(root, "model.min.js"));
+  try {
+    await checkRanges(escaped.weightSource, concatBytes(Object.values(files)), [0, 7, 18, 48, 72]);
+  } finally {
+    await escaped.close();
+  }
+  // A shard shorter than the manifest says: refused when opened, naming the tensor.
+  const json = join(dir, "streamed-json");
+  await mkdir(join(json, "sub"), { recursive: true });
+  await writeFile(join(json, "model.json"), JSON.stringify({ modelTopology: artifacts.modelTopology, weightsManifest: artifacts.weightsManifest }));
+  for (const [name, bytes] of Object.entries(files)) await writeFile(join(json, name), name === "sub/g2.bin" ? bytes.subarray(0, 30) : bytes);
+  const short = await openTfjsLayersModelFile(join(json, "model.json"));
+  try {
+    assert.match(await rejectionOf(importTfjsLayersStreamed(short, { source: "short" })), /short: weight data too short at tensor fc2\/kernel/);
+  } finally {
+    await short.close();
+  }
 });
 
 test("literal parser agrees with JavaScript on minifier output and refuses code", async () => {

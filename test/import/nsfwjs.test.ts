@@ -12,8 +12,11 @@ import * as assert from "uvu/assert";
 
 import { weightValues, type Graph, type Node, type Weights } from "../../src/graph/ir.js";
 import { inferShapes } from "../../src/graph/shapes.js";
-import { importTfjsLayers, type WeightSpec } from "../../src/import/tfjs-layers.js";
-import { readNsfwjsInceptionV3 } from "../../src/platform/node-files.js";
+import { importTfjsLayers, importTfjsLayersStreamed, type WeightSpec } from "../../src/import/tfjs-layers.js";
+import { locateNsfwjsInceptionV3, openTfjsLayersModelFile, readNsfwjsInceptionV3 } from "../../src/platform/node-files.js";
+import { packModel } from "../../src/runtime/session.js";
+import { packingTarget } from "../format/helpers.js";
+import { errorOf } from "./helpers.js";
 
 const require = createRequire(import.meta.url);
 // nsfwjs's CommonJS entry is dist/cjs/index.js; the model sits in dist/models.
@@ -35,6 +38,26 @@ test("reader returns exactly what the bundles hold", () => {
   assert.equal(artifacts.labels, ["drawing", "hentai", "neutral", "porn", "sexy"]);
   assert.is(artifacts.normalization, "unit");
   assert.match(artifacts.source, /^nsfwjs@\d+\.\d+\.\d+ inception_v3$/);
+});
+
+test("weights left in the bundles (as loadModel reads them) pack to the bytes the in-memory import packs to", async () => {
+  const opened = await openTfjsLayersModelFile((await locateNsfwjsInceptionV3()).path);
+  try {
+    const streamed = await importTfjsLayersStreamed(opened, artifacts);
+    const conv = streamed.nodes.find((n) => n.op === "conv2d")!;
+    assert.match(errorOf(() => conv.op === "conv2d" && weightValues(conv.kernel)), "only when the model is packed");
+    const regions = [];
+    for (const g of [graph, streamed]) {
+      const packed = packModel(g, []);
+      const { target, base } = await packingTarget(packed.layout.bytes);
+      await packed.writeWeights(target, base);
+      regions.push(new Uint8Array(target.memory.buffer, base, packed.layout.bytes));
+    }
+    assert.is(regions[1]!.length, regions[0]!.length);
+    assert.ok(Buffer.from(regions[1]!).equals(regions[0]!), "same packed bytes");
+  } finally {
+    await opened.close();
+  }
 });
 
 test("graph structure: 94 conv + 94 BN, [5] output, mixed10 [8,8,2048]", () => {

@@ -34,7 +34,7 @@ function stored(node: Node, r: () => number, { uint8, scaled }: Storage): Node {
   if (node.op !== "conv2d" && node.op !== "dense") return node;
   const count = node.kernel.length;
   const values: Weights = uint8
-    ? new WeightStore(
+    ? WeightStore.fromBytes(
       [{ paths: ["w"], weights: [{ name: `${node.name}/kernel`, shape: [...node.kernelShape], dtype: "float32", quantization: { dtype: "uint8", min: -r() - 0.1, scale: r() / 97 } }] }],
       Uint8Array.from({ length: count }, () => Math.floor((r() + 0.5) * 256)), "test",
     ).get(node.name, "kernel")!
@@ -49,7 +49,7 @@ async function packed(graph: Graph, winograd: WinogradChoice, build: KernelBuild
   const layout = layoutWeights(graph, winograd);
   const target = new KernelMemory((await compileKernels(build)).module, layout.bytes);
   const base = target.allocate(layout.bytes);
-  packWeights(graph, layout, winograd, target, base);
+  await packWeights(graph, layout, winograd, target, base);
   return { layout, region: new Float32Array(target.memory.buffer, base, layout.bytes / 4) };
 }
 
