@@ -229,7 +229,7 @@ interface Base64Span extends ShardSpan {
 /**
  * Bundled shard files (nsfwjs's) whose payloads are plain base64 strings,
  * decoded range by range as read: a read covers whole 4-character groups,
- * decoded a piece at a time through two small reused buffers. Each
+ * read a chunk at a time and decoded a piece at a time through two reused buffers. Each
  * payload is scanned once when opened, as bundledPlainString checks it;
  * when any is not plain (escapes), all are decoded into memory as
  * readTfjsLayersModelFile does. Reads run one at a time.
@@ -265,24 +265,28 @@ async function openBase64Bundles(files: string[], what: string): Promise<Closabl
       shards.push({ file, handle, at, bytes, start: payload.start, chars: payload.chars });
       at += bytes;
     }
-    const chars = Buffer.allocUnsafe(BASE64_PIECE), decoded = Buffer.allocUnsafe((BASE64_PIECE / 4) * 3);
+    const chars = Buffer.allocUnsafe(READ_CHARS), decoded = Buffer.allocUnsafe((BASE64_PIECE / 4) * 3);
     let queue: Promise<void> = Promise.resolve();
     const readRange = (offset: number, into: Uint8Array) => eachSpan(shards, offset, into.length, what, async (s, from, to, dst) => {
       const shard = s as Base64Span;
-      // Whole groups of 4 characters (3 bytes) covering [from, to), a piece at a time.
-      for (let c = Math.floor(from / 3) * 4; c < Math.ceil(to / 3) * 4; c += BASE64_PIECE) {
-        const count = Math.min(BASE64_PIECE, Math.ceil(to / 3) * 4 - c);
-        await readExactly(shard.handle, chars.subarray(0, count), shard.start + c, shard.file);
-        const piece = chars.toString("latin1", 0, count);
-        const n = decoded.write(piece, 0, "base64");
-        // As readBase64Bundles checks: canonical base64, padding only in the payload's last group.
-        if (decoded.toString("base64", 0, n) !== piece || (c + count !== shard.chars && n !== (count / 4) * 3)) {
-          throw new Error(`${shard.file}: the exported string is not base64`);
+      // Whole groups of 4 characters (3 bytes) covering [from, to): read a chunk at a time, decoded a piece at a time.
+      const first = Math.floor(from / 3) * 4, end = Math.ceil(to / 3) * 4;
+      for (let chunk = first; chunk < end; chunk += READ_CHARS) {
+        const count = Math.min(READ_CHARS, end - chunk);
+        await readExactly(shard.handle, chars.subarray(0, count), shard.start + chunk, shard.file);
+        for (let p = 0; p < count; p += BASE64_PIECE) {
+          const piece = chars.toString("latin1", p, Math.min(p + BASE64_PIECE, count));
+          const n = decoded.write(piece, 0, "base64");
+          // As readBase64Bundles checks: canonical base64, padding only in the payload's last group.
+          const c = chunk + p;
+          if (decoded.toString("base64", 0, n) !== piece || (c + piece.length !== shard.chars && n !== (piece.length / 4) * 3)) {
+            throw new Error(`${shard.file}: the exported string is not base64`);
+          }
+          // The piece's bytes [b, b + n) of the shard; those in [from, to) go to `into`.
+          const b = (c / 4) * 3;
+          const lo = Math.max(from, b), hi = Math.min(to, b + n);
+          into.set(decoded.subarray(lo - b, hi - b), dst + lo - from);
         }
-        // The piece's bytes [b, b + n) of the shard; those in [from, to) go to `into`.
-        const b = (c / 4) * 3;
-        const lo = Math.max(from, b), hi = Math.min(to, b + n);
-        into.set(decoded.subarray(lo - b, hi - b), dst + lo - from);
       }
     });
     return {
@@ -303,6 +307,7 @@ async function openBase64Bundles(files: string[], what: string): Promise<Closabl
 
 /** Bytes of a shard bundle scanned at a time when opened. */
 const SCAN_BYTES = 256 * 1024;
+
 
 /**
  * Where a bundled shard file's exported string sits, as bundledPlainString
@@ -373,6 +378,9 @@ async function readBase64Bundles(files: string[]): Promise<Uint8Array> {
 
 /** Base64 characters decoded at a time (a multiple of 4). */
 const BASE64_PIECE = 64 * 1024;
+
+/** Base64 characters read at a time (a multiple of BASE64_PIECE): fewer reads, each decoded in small pieces. */
+const READ_CHARS = 4 * BASE64_PIECE;
 
 /** Reads the file `path` into `into`, which is exactly its size; returns `into`. */
 async function readInto(path: string, into: Buffer): Promise<Buffer> {
