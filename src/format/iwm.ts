@@ -22,7 +22,7 @@ import { decodeRegion, encodeRegion, regionBytes, segmentsOf, WEIGHT_STORAGES, t
 
 export const IWM_MAGIC = "IWM1";
 /** Bumped by any change to the header or to how weights are packed or stored. */
-export const IWM_VERSION = 5;
+export const IWM_VERSION = 6;
 const PREFIX_BYTES = 12;
 /** The weight region starts on a cache line, as it does in wasm memory. */
 const REGION_ALIGN = 64;

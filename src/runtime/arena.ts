@@ -20,12 +20,24 @@ export function alignUp(n: number, to: number): number {
 }
 
 /**
- * Greedy by size (largest first), each buffer at the lowest offset that does
- * not collide with an already placed buffer alive at the same time. Returns
- * the offset of each buffer and the arena's total size.
+ * Greedy placement, each buffer at the lowest offset that does not collide
+ * with an already placed buffer alive at the same time, in two orders: by
+ * size, and by size times lifetime (largest first). Neither is always the
+ * smaller (InceptionV3's stem: a short-lived buffer placed before a
+ * long-lived one of similar size can push it up), so both run and the
+ * smaller arena wins, the first on a tie. Returns the offset of each buffer
+ * and the arena's total size.
  */
 export function planArena(buffers: readonly Lifetime[]): { offsets: number[]; size: number } {
-  const order = buffers.map((_, i) => i).sort((a, b) => buffers[b]!.size - buffers[a]!.size || a - b);
+  const indices = buffers.map((_, i) => i);
+  const keys: ((b: Lifetime) => number)[] = [(b) => b.size, (b) => b.size * (b.last - b.first + 1)];
+  return keys
+    .map((key) => placeGreedy(buffers, [...indices].sort((a, b) => key(buffers[b]!) - key(buffers[a]!) || a - b)))
+    .reduce((best, r) => (r.size < best.size ? r : best));
+}
+
+/** Places the buffers in `order`, each at the lowest offset free for its whole lifetime. */
+function placeGreedy(buffers: readonly Lifetime[], order: readonly number[]): { offsets: number[]; size: number } {
   const offsets = new Array<number>(buffers.length).fill(0);
   const placed: { start: number; end: number; first: number; last: number }[] = [];
   let size = 0;

@@ -158,7 +158,11 @@ export interface WinogradStep {
   tilesPerBlock: number;
   zeroRow: number;
   panelsPerChunk: number;
-  /** Int8 transformed weights: address of their column scales; absent for float32. */
+  /**
+   * Int8 weights: address of their column scales; absent for float32. (The
+   * 2-D kernel reads its kernel's direct packing; the 1-D one, the
+   * transformed matrices.)
+   */
   scales?: number;
 }
 
@@ -201,7 +205,7 @@ export interface PackwGemmStep {
   scales?: number;
 }
 
-/** Load-time Winograd kernel transform into packed matrices (wasm/f32-packw/winograd.ts). */
+/** Load-time 1-D Winograd kernel transform into packed matrices (wasm/f32-packw/winograd.ts). */
 export interface PackwWinogradStep {
   kind: OpKind.PackwWinograd;
   src: number;
@@ -212,8 +216,6 @@ export interface PackwWinogradStep {
   G: number;
   alpha: number;
   r: number;
-  /** 1: U = G g along the taps of a 1xr / rx1 kernel; 2: U = G g Gᵀ of an rxr kernel. */
-  dims: 1 | 2;
   scratch: number;
   /** Cout float64 column scales applied to the kernel first; absent for none. */
   scales?: number;
@@ -268,7 +270,7 @@ function words(step: Step): number[] {
       return [step.kind, step.pixels, step.C, step.input, step.inStride, step.out, step.outStride,
         step.scale, step.shift, step.relu ? 1 : 0];
     case OpKind.Winograd:
-      return [...winogradWords(step), step.scales ?? 0, step.tileOutputs];
+      return [...winogradWords(step), step.tileOutputs, step.scales ?? 0];
     case OpKind.Winograd1d:
       return [...winogradWords(step), step.vertical ? 1 : 0, step.tileOutputs, step.alpha, step.scales ?? 0];
     case OpKind.Pad:
@@ -277,7 +279,7 @@ function words(step: Step): number[] {
     case OpKind.PackwGemm:
       return [step.kind, step.src, step.K, step.N, step.srcRowStride, step.dst, step.scales ?? 0];
     case OpKind.PackwWinograd:
-      return [step.kind, step.src, step.cin, step.cout, step.dst, step.G, step.alpha, step.r, step.dims, step.scratch, step.scales ?? 0];
+      return [step.kind, step.src, step.cin, step.cout, step.dst, step.G, step.alpha, step.r, step.scratch, step.scales ?? 0];
     case OpKind.PackwDequantize:
       return [step.kind, step.codes, step.count, step.params, step.dst];
   }

@@ -543,6 +543,7 @@ export function makePlan(graph: Graph, shapes: Map<string, number[]>, weights: W
   });
   const zeroRowAt = bytes;
   bytes = alignUp(bytes + maxKc * 4, REGION_ALIGN);
+
   const scratchAt = bytes;
   bytes += opts.threads * scratchPerThread;
   const arenaAt = bytes;

@@ -3,7 +3,7 @@ import { batchNormAffine } from "../passes/fold-batchnorm.js";
 import { alignUp } from "./arena.js";
 import type { KernelMemory } from "./engine.js";
 import { encodeSteps, OP_BYTES, OpKind, type Step } from "./ops.js";
-import { usesWinograd, WINOGRAD_MATRICES, winogradG, winogradTile } from "./winograd.js";
+import { usesWinograd } from "./winograd.js";
 import { usesWinograd1d, winograd1dConstantFloats, winograd1dConstants, winograd1dMatrices, winograd1dShape } from "./winograd1d.js";
 
 /**
@@ -52,7 +52,12 @@ function gemmShape(node: Conv2DNode | DenseNode): { K: number; N: number; groups
   return { K: node.kernelShape[0], N: node.kernelShape[1], groups: 1 };
 }
 
-/** Whether each convolution runs as Winograd (its weights are then 36 transformed matrices, or α for a 1xr / rx1 kernel). */
+/**
+ * Whether each convolution runs as Winograd. A 1xr / rx1 kernel's weights are
+ * then packed as its α transformed matrices; a 2-D one's stay packed for the
+ * direct GEMM, and the plan transforms them at each inference (memory holds
+ * r² floats per channel pair instead of 36).
+ */
 export type WinogradChoice = (node: Conv2DNode) => boolean;
 
 /**
@@ -64,12 +69,9 @@ export type WinogradChoice = (node: Conv2DNode) => boolean;
 export function gemmPacking(node: Conv2DNode | DenseNode, winograd: WinogradChoice): { matrices: number; rows: number; panels: number; biasFloats: number } {
   const { K, N, groups } = gemmShape(node);
   const panels = Math.ceil(N / 8);
-  // Winograd: 36 transformed matrices of Cin rows instead of one of K = 9*Cin rows.
-  const transformed = node.op === "conv2d" && winograd(node);
   // 1-D Winograd: α transformed matrices of Cin rows; Bᵀ and Aᵀ follow the bias.
-  const oneD = transformed && winograd1dShape(node);
+  const oneD = node.op === "conv2d" && winograd(node) && winograd1dShape(node);
   if (oneD) return { matrices: oneD.alpha, rows: node.kernelShape[2], panels, biasFloats: panels * 8 + winograd1dConstantFloats(oneD) };
-  if (transformed) return { matrices: WINOGRAD_MATRICES, rows: node.kernelShape[2], panels, biasFloats: panels * 8 };
   return { matrices: groups, rows: K, panels, biasFloats: groups * panels * 8 };
 }
 
@@ -111,19 +113,16 @@ export function layoutWeights(graph: Graph, winograd: WinogradChoice, shapes?: M
   return { entries, bytes };
 }
 
-/** The kernel transform of a Winograd convolution: G (α x r, float64), applied along the taps (1-D) or on both axes (2-D). */
+/** The load-time kernel transform of a 1-D Winograd convolution: G (α x r, float64), applied along the taps. */
 interface KernelTransform {
   G: Float64Array;
   alpha: number;
   r: number;
-  dims: 1 | 2;
 }
 
-function kernelTransform(node: Conv2DNode): KernelTransform {
+function kernelTransform(node: Conv2DNode): KernelTransform | null {
   const oneD = winograd1dShape(node);
-  if (oneD) return { G: winograd1dMatrices(oneD.m, oneD.r).G, alpha: oneD.alpha, r: oneD.r, dims: 1 };
-  const { r } = winogradTile(node)!;
-  return { G: winogradG(r), alpha: 6, r, dims: 2 };
+  return oneD && { G: winograd1dMatrices(oneD.m, oneD.r).G, alpha: oneD.alpha, r: oneD.r };
 }
 
 /**
@@ -144,10 +143,13 @@ function kernelTransform(node: Conv2DNode): KernelTransform {
  */
 export async function packWeights(graph: Graph, layout: WeightLayout, winograd: WinogradChoice, target: KernelMemory, base: number): Promise<void> {
   const gemms = graph.nodes.filter((n): n is Conv2DNode | DenseNode => n.op === "conv2d" || n.op === "dense");
-  const transforms = new Map(gemms.flatMap((n) => (n.op === "conv2d" && winograd(n) ? [[n.name, kernelTransform(n)] as const] : [])));
+  const transforms = new Map(gemms.flatMap((n) => {
+    const transform = n.op === "conv2d" && winograd(n) && kernelTransform(n);
+    return transform ? [[n.name, transform] as const] : [];
+  }));
   const transformFloats = Math.max(0, ...[...transforms.values()].map((t) => t.G.length));
-  // The transform kernel's scratch: 8 channels' taps, one row of G g and one sum, as float64 pairs.
-  const transformScratch = Math.max(0, ...[...transforms.values()].map((t) => 64 * ((t.dims === 2 ? t.r * t.r : t.r) + t.r + 1)));
+  // The transform kernel's scratch: 8 channels' taps and one sum, as float64 pairs.
+  const transformScratch = Math.max(0, ...[...transforms.values()].map((t) => 64 * (t.r + 1)));
   const kernelFloats = Math.max(0, ...gemms.map((n) => n.kernel.length));
   const channels = Math.max(0, ...gemms.map((n) => n.kernelShape.at(-1)!));
   const mark = target.bytesUsed;
@@ -201,15 +203,14 @@ export async function packWeights(graph: Graph, layout: WeightLayout, winograd: 
       const b = (base + entry.bias) / 4;
       const transform = transforms.get(node.name);
       if (node.op === "conv2d" && transform) {
-        // The transformed matrices (1-D F(m, 7) or 2-D F(4x4, 3x3) or F(2x2, 5x5)), each packed like a Cin x Cout GEMM.
+        // The α transformed matrices of a 1-D F(m, r), each packed like a Cin x Cout GEMM.
         const [, , cin, cout] = node.kernelShape;
         const scales = await readKernel(node);
         new Float64Array(memory, matrixAt, transform.G.length).set(transform.G);
-        run({ kind: OpKind.PackwWinograd, src: kernelAt, cin, cout, dst: weightsAt, G: matrixAt, alpha: transform.alpha, r: transform.r, dims: transform.dims, scratch: scratchAt, scales });
+        run({ kind: OpKind.PackwWinograd, src: kernelAt, cin, cout, dst: weightsAt, G: matrixAt, alpha: transform.alpha, r: transform.r, scratch: scratchAt, scales });
         writePadded(f32, b, Math.ceil(cout / 8) * 8, node.bias);
         // The 1-D kernel reads its Bᵀ and Aᵀ right after the bias.
-        const oneD = winograd1dShape(node);
-        if (oneD) f32.set(winograd1dConstants(oneD), b + Math.ceil(cout / 8) * 8);
+        f32.set(winograd1dConstants(winograd1dShape(node)!), b + Math.ceil(cout / 8) * 8);
       } else if (node.op === "conv2d" || node.op === "dense") {
         const { K, N, groups } = gemmShape(node);
         const panels = Math.ceil(N / 8);

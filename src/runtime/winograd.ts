@@ -5,7 +5,9 @@ import { convDilations, convGroups, type Conv2DNode } from "../graph/ir.js";
  * patches: F(4x4, 3x3) for 3x3 kernels, 36 multiplies per 4x4 output tile
  * instead of 144, and F(2x2, 5x5) for 5x5 ones, 36 per 2x2 tile instead of
  * 100. Both use the interpolation points 0, ±1, ±2, ∞, so they share the
- * input transform Bᵀ and differ in G and Aᵀ. Used where the image is large
+ * input transform Bᵀ and differ in G and Aᵀ. The kernel keeps its direct
+ * GEMM packing in memory; each thread transforms the chunk of U = G g Gᵀ it
+ * works on (wasm/f32-winograd/kernel-transform.ts). Used where the image is large
  * enough for the transforms to pay off; the 8x8 grids of the last blocks stay
  * on the direct GEMM, whose weights would otherwise be streamed 36-fold for
  * only a few tiles.
@@ -33,46 +35,10 @@ export function usesWinograd(node: Conv2DNode, outShape: readonly number[]): boo
 }
 
 /**
- * Kernel transform G (6 x 3, row-major) of F(4x4, 3x3) with interpolation
- * points 0, 1, -1, 2, -2, ∞: U_ξ = G g Gᵀ for every (cin, cout), as 36
- * Cin x Cout matrices (ξ = 6 * row + column of the 6x6 transformed kernel),
- * computed at packing (wasm/f32-packw/winograd.ts) in float64 and rounded
- * once: F(4x4, 3x3)'s transforms amplify error more than F(2x2, 3x3)'s did,
- * so the kernel side adds no rounding of its own.
- */
-const WINOGRAD_G3 = Float64Array.of(
-  1 / 4, 0, 0,
-  -1 / 6, -1 / 6, -1 / 6,
-  -1 / 6, 1 / 6, -1 / 6,
-  1 / 24, 1 / 12, 1 / 6,
-  1 / 24, -1 / 12, 1 / 6,
-  0, 0, 1,
-);
-
-/**
- * G (6 x 5) of F(2x2, 5x5) with the same points and Bᵀ: row p is
- * s_p·[1, p, p², p³, p⁴] with the same scales s_p as F(4x4, 3x3)'s rows
- * (1/4, -1/6, -1/6, 1/24, 1/24), and the ∞ row takes the last tap.
- */
-const WINOGRAD_G5 = Float64Array.of(
-  1 / 4, 0, 0, 0, 0,
-  -1 / 6, -1 / 6, -1 / 6, -1 / 6, -1 / 6,
-  -1 / 6, 1 / 6, -1 / 6, 1 / 6, -1 / 6,
-  1 / 24, 2 / 24, 4 / 24, 8 / 24, 16 / 24,
-  1 / 24, -2 / 24, 4 / 24, -8 / 24, 16 / 24,
-  0, 0, 0, 0, 1,
-);
-
-/** G (6 x r, row-major) of the 2-D Winograd transform for r x r kernels. */
-export function winogradG(r: number): Float64Array {
-  return r === 3 ? WINOGRAD_G3 : WINOGRAD_G5;
-}
-
-/**
  * Output-channel chunks (in 8-column panels) sized so a chunk of the 36
- * transformed kernels (512 KB) and a block's transformed inputs and products
- * (384 KB) stay in L2 together; scratch bytes per thread (see the scratch
- * layout in wasm/f32-winograd/6x6.ts). Measured on a 1 MB-L2 core, one
+ * transformed kernels (512 KB, in the thread's scratch) and a block's
+ * transformed inputs and products (384 KB) stay in L2 together; scratch
+ * bytes per thread (see the scratch layout in wasm/f32-winograd/6x6.ts). Measured on a 1 MB-L2 core, one
  * thread: a 512 KB chunk instead of 256 KB (fewer chunks, so fewer repeated
  * input transforms) takes the 10 Winograd layers of InceptionV3 from 34 to
  * 30 ms; a 768 KB block budget loses on the 147x147 and 71x71 grids.
@@ -83,6 +49,7 @@ export function winogradBlocking(cin: number, cout: number): { tilesPerBlock: nu
   const chunkCols = panelsPerChunk * 8;
   const budget = 384 * 1024;
   const tilesPerBlock = Math.min(256, Math.max(8, Math.floor(budget / (WINOGRAD_MATRICES * 4 * (cin + chunkCols)) / 4) * 4));
-  const scratchBytes = Math.ceil((WINOGRAD_MATRICES * tilesPerBlock * (cin + chunkCols + 1) + chunkCols) * 4 / 64) * 64;
+  // V, M and the row pointers per tile, the discard pixel, and the chunk's U.
+  const scratchBytes = Math.ceil((WINOGRAD_MATRICES * tilesPerBlock * (cin + chunkCols + 1) + chunkCols + WINOGRAD_MATRICES * cin * chunkCols) * 4 / 64) * 64;
   return { tilesPerBlock, panelsPerChunk, scratchBytes };
 }

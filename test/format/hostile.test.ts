@@ -82,9 +82,10 @@ framing("bytes after the weight region", async () => {
 framing("bad magic, unsupported versions, a header length beyond the file", async () => {
   await refused(patched(F32, 0, [0x49, 0x57, 0x4d, 0x32]), 'not an .iwm file: it does not start with "IWM1"');
   await refused(new TextEncoder().encode("PK\u0003\u0004 a zip file"), 'not an .iwm file: it does not start with "IWM1"');
-  // Versions 1 and 2 packed Winograd convolutions differently (F(2x2, 3x3); no 1-D Winograd); up to 4, 5x5 ones ran direct.
-  for (const version of [0, 1, 2, 3, 4, 6, 0xffffffff]) {
-    await refused(patched(F32, 4, u32(version)), `.iwm version ${version} is not supported: this build reads version 5`);
+  // Versions 1 and 2 packed Winograd convolutions differently (F(2x2, 3x3); no 1-D Winograd); up to 4, 5x5 ones ran direct;
+  // up to 5, 2-D Winograd kernels were stored transformed.
+  for (const version of [0, 1, 2, 3, 4, 5, 7, 0xffffffff]) {
+    await refused(patched(F32, 4, u32(version)), `.iwm version ${version} is not supported: this build reads version 6`);
   }
   for (const length of [F32.length, 0xffffffff]) {
     await refused(patched(F32, 8, u32(length)), `truncated: the header is ${length} bytes but only ${F32.length - PREFIX} follow the file prefix`);

@@ -1,12 +1,14 @@
 /**
  * Weight packing at load (wasm/f32-packw through src/runtime/weights.ts),
- * bit for bit against naive float64 code: the Winograd kernel transforms
- * U = G g Gᵀ (F(4x4, 3x3)) and U = G g (F(3, 7), 1x7 and 7x1) as plain
- * matrix products summed in index order and rounded once, and GEMM panels
- * (grouped, dense, partial last panels) as plain index arithmetic; both
- * builds, which must pack the same bits. Kernels are float32 or tfjs uint8
- * codes (dequantized in wasm), some with a folded batchnorm's scales, which
- * packing applies as decoding would: the reference is always `decode`.
+ * bit for bit against naive float64 code: the 1-D Winograd kernel transform
+ * U = G g (F(3, 7), 1x7 and 7x1) as plain matrix products summed in index
+ * order and rounded once, and GEMM panels (grouped, dense, partial last
+ * panels) as plain index arithmetic; both builds, which must pack the same
+ * bits. Kernels are float32 or tfjs uint8 codes (dequantized in wasm), some
+ * with a folded batchnorm's scales, which packing applies as decoding would:
+ * the reference is always `decode`.
+ * (2-D Winograd transforms its kernels at each inference from the direct
+ * packing: kernels.test.ts checks those convolutions against naive ones.)
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
@@ -14,7 +16,6 @@ import { isScaled, isUint8Quantized, scaledWeights, weightValues, type Conv2DNod
 import { WeightStore } from "../../src/import/tfjs-weights.js";
 import { compileKernels, KernelMemory, type KernelBuild } from "../../src/runtime/engine.js";
 import { gemmPacking, layoutWeights, packWeights, type WinogradChoice } from "../../src/runtime/weights.js";
-import { winogradG } from "../../src/runtime/winograd.js";
 import { winograd1dMatrices, winograd1dShape } from "../../src/runtime/winograd1d.js";
 import { conv, dense, graphOf, input, rng } from "./helpers.js";
 
@@ -63,49 +64,27 @@ function bits(x: number): number {
   return new Uint32Array(Float32Array.of(x).buffer)[0]!;
 }
 
-/** Naive float64 U_ξ for one (cin, cout) pair: [ξ] in the packed matrix order. */
+/** Naive float64 1-D U_ξ = Σ_t G[ξ][t] g_t for one (cin, cout) pair, [ξ] in the packed matrix order. */
 function naiveTransform(node: Conv2DNode, ci: number, co: number): number[] {
-  const [kh, kw, cin, cout] = node.kernelShape;
+  const [, , cin, cout] = node.kernelShape;
   const k = weightValues(node.kernel);
-  const tap = (t: number) => k[(t * cin + ci) * cout + co]!;
-  const oneD = winograd1dShape(node);
-  if (oneD) {
-    const { G } = winograd1dMatrices(oneD.m, oneD.r);
-    return Array.from({ length: oneD.alpha }, (_, xi) => {
-      let u = 0;
-      for (let t = 0; t < oneD.r; t++) u += G[xi * oneD.r + t]! * tap(t);
-      return u;
-    });
-  }
-  assert.ok(kh === kw && (kh === 3 || kh === 5));
-  const r = kh;
-  const G = (i: number, j: number) => winogradG(r)[i * r + j]!;
-  const u: number[] = [];
-  for (let a = 0; a < 6; a++) {
-    const t = new Array<number>(r).fill(0);
-    for (let x = 0; x < r; x++) for (let y = 0; y < r; y++) t[x] += G(a, y) * tap(r * y + x);
-    for (let b = 0; b < 6; b++) {
-      let s = 0;
-      for (let x = 0; x < r; x++) s += G(b, x) * t[x]!;
-      u.push(s);
-    }
-  }
-  return u;
+  const oneD = winograd1dShape(node)!;
+  const { G } = winograd1dMatrices(oneD.m, oneD.r);
+  return Array.from({ length: oneD.alpha }, (_, xi) => {
+    let u = 0;
+    for (let t = 0; t < oneD.r; t++) u += G[xi * oneD.r + t]! * k[(t * cin + ci) * cout + co]!;
+    return u;
+  });
 }
 
 const transformCases: { ks: [number, number, number, number]; storage: Storage; why: string }[] = [
-  { ks: [3, 3, 4, 4], storage: { uint8: false, scaled: false }, why: "F(4x4, 3x3), one half panel" },
-  { ks: [3, 3, 8, 20], storage: { uint8: false, scaled: true }, why: "F(4x4, 3x3), a half-empty last panel, folded scales" },
-  { ks: [3, 3, 12, 32], storage: { uint8: true, scaled: true }, why: "F(4x4, 3x3), full panels, uint8 codes, folded scales" },
-  { ks: [5, 5, 8, 12], storage: { uint8: false, scaled: true }, why: "F(2x2, 5x5), a half-empty last panel, folded scales" },
-  { ks: [5, 5, 4, 16], storage: { uint8: true, scaled: false }, why: "F(2x2, 5x5), full panels, uint8 codes" },
   { ks: [1, 7, 8, 12], storage: { uint8: true, scaled: false }, why: "F(3, 7) 1x7, a half-empty last panel, uint8 codes" },
   { ks: [7, 1, 20, 16], storage: { uint8: false, scaled: true }, why: "F(3, 7) 7x1, full panels, folded scales" },
 ];
 
 for (const build of ["relaxed", "plain"] as const) {
   for (const [i, c] of transformCases.entries()) {
-    test(`Winograd kernel transform ${c.ks.join("x")} packs the rounded float64 G g${c.ks[0] === c.ks[1] ? " Gᵀ" : ""}, bit for bit: ${c.why} (${build}) #${i}`, async () => {
+    test(`1-D Winograd kernel transform ${c.ks.join("x")} packs the rounded float64 G g, bit for bit: ${c.why} (${build}) #${i}`, async () => {
       const r = rng(700 + i);
       const node = stored(conv("y", "x", r, c.ks), r, c.storage) as Conv2DNode;
       const graph = graphOf([input("x", [9, 9, c.ks[2]]), node], ["y"]);
@@ -128,16 +107,19 @@ for (const build of ["relaxed", "plain"] as const) {
     });
   }
 
-  test(`GEMM panels hold the kernel bit for bit, padding columns zero: grouped and depthwise convs with folded scales, dense; float32 and uint8 codes (${build})`, async () => {
+  test(`GEMM panels hold the kernel bit for bit, padding columns zero: grouped and depthwise convs with folded scales, dense, a 2-D Winograd conv; float32 and uint8 codes (${build})`, async () => {
     const r = rng(800);
     const grouped = stored(conv("g", "x", r, [3, 3, 6, 36], { groups: 2, pads: { top: 1, left: 1, bottom: 1, right: 1 } }), r, { uint8: false, scaled: true });
     const depthwise = stored(conv("dw", "g", r, [3, 3, 1, 36], { groups: 36, pads: { top: 1, left: 1, bottom: 1, right: 1 } }), r, { uint8: true, scaled: true });
     const fc = stored(dense("fc", "dw", r, 9 * 9 * 36, 13), r, { uint8: true, scaled: false });
-    const graph = graphOf([input("x", [9, 9, 12]), grouped, depthwise, fc], ["fc"]);
-    const { layout, region } = await packed(graph, () => false, build);
-    for (const node of [grouped, depthwise, fc]) {
+    // A 2-D Winograd convolution's kernel stays packed for the direct GEMM (the plan transforms it per inference).
+    const w3 = stored(conv("w3", "x", r, [3, 3, 12, 20]), r, { uint8: false, scaled: true });
+    const graph = graphOf([input("x", [9, 9, 12]), grouped, depthwise, fc, w3], ["fc", "w3"]);
+    const winograd = (n: Conv2DNode) => n.name === "w3";
+    const { layout, region } = await packed(graph, winograd, build);
+    for (const node of [grouped, depthwise, fc, w3]) {
       if (node.op !== "conv2d" && node.op !== "dense") continue;
-      const { matrices: groups, rows: K, panels } = gemmPacking(node, () => false);
+      const { matrices: groups, rows: K, panels } = gemmPacking(node, winograd);
       const N = node.kernelShape.at(-1)! / groups;
       const k = weightValues(node.kernel);
       const at = layout.entries.get(node.name)!.weights;

@@ -1,6 +1,7 @@
 /**
  * Int8 weights kept int8 in wasm memory (the f32-qc8w micro-kernel, driven by
- * the direct GEMM and by Winograd): a model loaded from an int8 .iwm file must
+ * the direct GEMM and by 1-D Winograd; 2-D Winograd dequantizes its kernel as
+ * it transforms it): a model loaded from an int8 .iwm file must
  * compute what the float32 kernels compute on the same weights dequantized
  * (q * scale, decoded from the same file into a float32 region). That isolates
  * the int8 kernels from the quantization error itself, which the format tests
@@ -49,7 +50,7 @@ const CASES: Case[] = [
     outputs: ["wide", "fc"],
   },
   {
-    name: "Winograd F(4x4, 3x3) on an 18x18 grid with int8 transformed weights",
+    name: "Winograd F(4x4, 3x3) on an 18x18 grid with an int8 kernel, transformed per inference",
     nodes: (r) => [
       input("x", [18, 18, 8]),
       conv("w3", "x", r, [3, 3, 8, 12], { relu: true }),

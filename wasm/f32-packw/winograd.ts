@@ -2,29 +2,26 @@ import { ptr, word } from "../common/op";
 import { scaled } from "./gemm";
 
 /**
- * Winograd kernel transform at load (not a plan step), straight into the
- * packed layout the Winograd kernels read (f32-winograd, f32-winograd1d):
- *
- *   1-D, F(m, r):      U_ξ = Σ_t G[ξ][t] g_t                    (α matrices)
- *   2-D, F(m x m, r x r): U_(α·a + b) = Σ_x G[b][x] Σ_y G[a][y] g_yx  (α² matrices)
- *
- * each a Cin x Cout matrix in 8-column panels like any GEMM weight (columns
- * past Cout zero). In float64, rounded once to float32 at the store: the
- * transforms amplify rounding error, so the kernel side adds none of its own.
- * Every sum starts from +0 and adds its nonzero terms in index order (the
- * inner sum over y first in 2-D), each product and sum rounded to float64:
- * no fused multiply-add, so both builds give the same bits. Column scales (a
+ * 1-D Winograd kernel transform at load (not a plan step), F(m, r):
+ * U_ξ = Σ_t G[ξ][t] g_t (α matrices), straight into the packed layout the
+ * 1-D Winograd kernel reads (f32-winograd1d), each a Cin x Cout matrix in
+ * 8-column panels like any GEMM weight (columns past Cout zero). (2-D
+ * Winograd transforms its kernels at each inference instead, from the
+ * direct packing: f32-winograd/kernel-transform.ts.) In float64, rounded
+ * once to float32 at the store: the transforms amplify rounding error, so
+ * the kernel side adds none of its own. Every sum starts from +0 and adds its
+ * nonzero terms in index order, each product and sum rounded to float64: no
+ * fused multiply-add, so both builds give the same bits. Column scales (a
  * folded batchnorm's) apply to the kernel first, as in f32-packw/gemm.ts.
  * Channels go 8 at a time (a panel row: four float64 pairs, four independent
  * sums, which the add latency would otherwise bound), then 4 for a last half
  * panel. Runs on the calling thread alone.
  *
- * Op words: 1 source (an HWIO kernel: the taps in order, each a Cin x Cout
- * matrix; r taps of a 1xr or rx1 kernel, r·r of an rxr one), 2 Cin, 3 Cout
- * (a multiple of 4), 4 destination (the matrices one after another, each
- * ceil(Cout/8) * Cin * 8 floats), 5 G (α x r float64, row-major), 6 α, 7 r,
- * 8 dimensions (1 or 2), 9 scratch (64 * (taps + r + 1) bytes), 10 column scales
- * (Cout float64) or 0 for none.
+ * Op words: 1 source (an HWIO kernel: the r taps of a 1xr or rx1 kernel in
+ * order, each a Cin x Cout matrix), 2 Cin, 3 Cout (a multiple of 4),
+ * 4 destination (the matrices one after another, each ceil(Cout/8) * Cin * 8
+ * floats), 5 G (α x r float64, row-major), 6 α, 7 r, 8 scratch
+ * (64 * (r + 1) bytes), 9 column scales (Cout float64) or 0 for none.
  */
 export function packwWinogradOp(op: usize): void {
   const src = ptr(op, 1);
@@ -32,27 +29,24 @@ export function packwWinogradOp(op: usize): void {
   const dst = ptr(op, 4);
   const G = ptr(op, 5);
   const alpha = word(op, 6), r = word(op, 7);
-  const twoD = word(op, 8) == 2;
-  const scales = ptr(op, 10);
-  const taps = twoD ? r * r : r;
+  const scales = ptr(op, 9);
   const panelBytes = <usize>Cin << 5;
   const panels = (Cout + 7) >> 3;
   const matrixBytes = <usize>panels * panelBytes;
-  const gBuf = ptr(op, 9);
+  const gBuf = ptr(op, 8);
   const tapBytes = (<usize>Cin * Cout) << 2;
   for (let ci = 0; ci < Cin; ci++) {
     const row = src + ((<usize>ci * Cout) << 2);
     const rowOut = dst + (<usize>ci << 5);
     let co = 0;
     for (; co + 8 <= Cout; co += 8) {
-      transformColumns(row + (<usize>co << 2), tapBytes, taps, scales ? scales + (<usize>co << 3) : 0, G, alpha, r, twoD, gBuf, rowOut + <usize>(co >> 3) * panelBytes, matrixBytes, true);
+      transformColumns(row + (<usize>co << 2), tapBytes, scales ? scales + (<usize>co << 3) : 0, G, alpha, r, gBuf, rowOut + <usize>(co >> 3) * panelBytes, matrixBytes, true);
     }
     if (co < Cout) {
       // A last half panel (Cout = 8·panels - 4): four channels, then four zero columns.
       const out = rowOut + <usize>(co >> 3) * panelBytes;
-      transformColumns(row + (<usize>co << 2), tapBytes, taps, scales ? scales + (<usize>co << 3) : 0, G, alpha, r, twoD, gBuf, out, matrixBytes, false);
-      const matrices = twoD ? alpha * alpha : alpha;
-      for (let m = 0; m < matrices; m++) v128.store(out + <usize>m * matrixBytes, i32x4.splat(0), 16);
+      transformColumns(row + (<usize>co << 2), tapBytes, scales ? scales + (<usize>co << 3) : 0, G, alpha, r, gBuf, out, matrixBytes, false);
+      for (let m = 0; m < alpha; m++) v128.store(out + <usize>m * matrixBytes, i32x4.splat(0), 16);
     }
   }
 }
@@ -61,38 +55,25 @@ export function packwWinogradOp(op: usize): void {
  * The transformed matrices' entries for 8 (`wide`) or 4 output channels of
  * one input channel, whose first tap is at `s` (taps `tapBytes` apart,
  * scales at `sc` or 0), stored from `out` in each matrix (`matrixBytes`
- * apart). `gBuf`: the channels' taps in float64 (64 bytes each: four pairs),
- * then one row of G g (2-D), then one sum before its rounding. `wide` is a constant at each call site, so each
- * inlined copy is specialized.
+ * apart). `gBuf`: the channels' r taps in float64 (64 bytes each: four
+ * pairs), then one sum before its rounding. `wide` is a constant at each call
+ * site, so each inlined copy is specialized.
  */
 @inline
 function transformColumns(
-  s: usize, tapBytes: usize, taps: i32, sc: usize, G: usize, alpha: i32, r: i32, twoD: bool,
+  s: usize, tapBytes: usize, sc: usize, G: usize, alpha: i32, r: i32,
   gBuf: usize, out: usize, matrixBytes: usize, wide: bool,
 ): void {
-  const tBuf = gBuf + (<usize>taps << 6);
-  const sum = tBuf + (<usize>r << 6);
+  const sum = gBuf + (<usize>r << 6);
   const gRow = <usize>r << 3;
-  for (let t = 0; t < taps; t++, s += tapBytes) {
+  for (let t = 0; t < r; t++, s += tapBytes) {
     const at = gBuf + (<usize>t << 6);
     widen(at, sc ? scaled(v128.load(s), v128.load(sc), v128.load(sc, 16)) : v128.load(s));
     if (wide) widen(at + 32, sc ? scaled(v128.load(s, 16), v128.load(sc, 32), v128.load(sc, 48)) : v128.load(s, 16));
   }
-  if (twoD) {
-    for (let a = 0; a < alpha; a++) {
-      // Row a of G g: t_x = Σ_y G[a][y] g_yx.
-      const ga = G + <usize>a * gRow;
-      for (let x = 0; x < r; x++) combineInto(tBuf + (<usize>x << 6), ga, gBuf + (<usize>x << 6), <usize>r << 6, r, wide);
-      for (let b = 0; b < alpha; b++) {
-        combineInto(sum, G + <usize>b * gRow, tBuf, 64, r, wide);
-        storeRounded(out + <usize>(a * alpha + b) * matrixBytes, sum, wide);
-      }
-    }
-  } else {
-    for (let xi = 0; xi < alpha; xi++) {
-      combineInto(sum, G + <usize>xi * gRow, gBuf, 64, r, wide);
-      storeRounded(out + <usize>xi * matrixBytes, sum, wide);
-    }
+  for (let xi = 0; xi < alpha; xi++) {
+    combineInto(sum, G + <usize>xi * gRow, gBuf, 64, r, wide);
+    storeRounded(out + <usize>xi * matrixBytes, sum, wide);
   }
 }
 

@@ -1,6 +1,7 @@
 import { claim, ptr, word } from "../common/op";
 import { madd } from "../common/simd";
 import { transformedGemms } from "./gemms";
+import { transformChunk } from "./kernel-transform";
 
 /**
  * Stride-1 convolution by 2-D Winograd on 6x6 input patches (interpolation
@@ -11,12 +12,14 @@ import { transformedGemms } from "./gemms";
  *
  *   V = Bᵀ d B (per tile, per input channel)   M_ξ = V_ξ · U_ξ   Y = Aᵀ M A
  *
- * U_ξ = G g Gᵀ, computed in float64 and packed at load like any GEMM weight
- * (36 matrices Cin x Cout, 8-column panels). Work units are (output-channel
- * chunk, block of TB tiles), claimed chunk by chunk: a thread's units then
- * share one chunk of U, which stays in its L2, while the block's transformed
- * inputs and products live in the thread's scratch; no image-sized Winograd
- * buffer exists. The input transform is redone per chunk, a small price next
+ * U_ξ = G g Gᵀ, 36 matrices Cin x Cout in 8-column panels like any GEMM
+ * weight. Memory holds the kernel packed for a direct GEMM instead, and
+ * each thread transforms the chunk of U it works on into its scratch
+ * (kernel-transform.ts). Work units are (output-channel chunk, block of TB
+ * tiles), claimed chunk by chunk: a thread's units then share one chunk of
+ * U, transformed once per thread and step and kept in its L2, while the
+ * block's transformed inputs and products live in the thread's scratch; no
+ * image-sized Winograd buffer exists. The input transform is redone per chunk, a small price next
  * to streaming U. Channels go 4 per SIMD step (the planner only picks this
  * kernel when Cin and Cout are multiples of 4).
  *
@@ -26,14 +29,14 @@ import { transformedGemms } from "./gemms";
  *
  * Op words: 1 batch, 2 H, 3 W, 4 Cin, 5 input, 6 input pixel stride, 7 OH,
  * 8 OW, 9 Cout, 10 output, 11 output pixel stride, 12 pad top, 13 pad left,
- * 14 U, 15 bias, 16 relu, 17 scratch, 18 bytes between the threads' scratch slices, 19 TB,
+ * 14 the kernel (direct GEMM panels: r·r·Cin rows of 8 floats, or of 8 int8), 15 bias, 16 relu, 17 scratch, 18 bytes between the threads' scratch slices, 19 TB,
  * 20 zero row (at least max(Cin, 8) zero floats), 21 panels per chunk,
- * 22 column scales of int8 U (8 floats per panel, matrix by matrix; U then
- * holds int8 panels, read by the f32-qc8w micro-kernel) or 0 for float32 U,
- * 23 output tile side m (4 or 2).
+ * 22 output tile side m (4: F(4x4, 3x3), or 2: F(2x2, 5x5)), 23 column
+ * scales of an int8 kernel (8 floats per panel) or 0 for float32.
  * Scratch per thread: V (36 x TB x Cin floats), M (36 x TB x chunk columns),
- * the GEMM row pointers (36 x TB), and one pixel of chunk columns where
- * outputs past the image edge are written and forgotten.
+ * the GEMM row pointers (36 x TB), one pixel of chunk columns where
+ * outputs past the image edge are written and forgotten, and the chunk's U
+ * (36 x Cin x chunk columns).
  */
 export function winogradOp(op: usize, tid: i32): i32 {
   const B = word(op, 1), H = word(op, 2), W = word(op, 3), Cin = word(op, 4);
@@ -41,16 +44,15 @@ export function winogradOp(op: usize, tid: i32): i32 {
   const OH = word(op, 7), OW = word(op, 8), Cout = word(op, 9);
   const out = ptr(op, 10), outStride = ptr(op, 11);
   const pt = word(op, 12), pl = word(op, 13);
-  const U = ptr(op, 14), bias = ptr(op, 15);
+  const kernel = ptr(op, 14), bias = ptr(op, 15);
   const relu = word(op, 16) != 0;
   const scratchStride = ptr(op, 18);
   const TB = word(op, 19);
   const zero = ptr(op, 20);
   const panelsPerChunk = word(op, 21);
-  // Int8 U: 8 float32 column scales per panel (matrix by matrix), or 0 for float32 U.
-  const scales = ptr(op, 22);
   // Output tile side: 4 (F(4x4, 3x3)) or 2 (F(2x2, 5x5)); the input patch is 6x6 either way.
-  const m = word(op, 23);
+  const m = word(op, 22);
+  const scales = ptr(op, 23);
 
   const tilesH = (OH + m - 1) / m, tilesW = (OW + m - 1) / m;
   const perImage = tilesH * tilesW;
@@ -62,12 +64,14 @@ export function winogradOp(op: usize, tid: i32): i32 {
   const Mb = V + (<usize>(36 * TB * Cin) << 2);
   const ind = Mb + (<usize>(36 * TB * panelsPerChunk * 8) << 2);
   const discard = ind + (<usize>(36 * TB) << 2);
+  const U = discard + (<usize>(panelsPerChunk * 8) << 2);
   const vRow = <usize>Cin << 2;
   const mRow = <usize>panelsPerChunk << 5;
 
   for (let i = 0; i < 36 * TB; i++) store<u32>(ind + (<usize>i << 2), <u32>(V + <usize>i * vRow));
 
   const units = chunks * blocks;
+  let transformed = -1;
   for (let u = claim(op, units); u < units; u = claim(op, units)) {
     const chunk = u / blocks;
     const blk = u - chunk * blocks;
@@ -75,6 +79,11 @@ export function winogradOp(op: usize, tid: i32): i32 {
     const p1 = min(p0 + panelsPerChunk, panels);
     const c0 = p0 << 3;
     const c1 = min(Cout, p1 << 3);
+    // Claims only grow, so a thread meets each chunk in one run of units.
+    if (chunk != transformed) {
+      transformChunk(kernel, scales, Cin, m == 4 ? 3 : 5, p0, p1, U);
+      transformed = chunk;
+    }
     const t0 = blk * TB;
     const nt = min(TB, tiles - t0);
     for (let i = 0; i < nt; i++) {
@@ -85,7 +94,7 @@ export function winogradOp(op: usize, tid: i32): i32 {
       const tx = r - ty * tilesW;
       inputTile(V + <usize>i * vRow, <usize>TB * vRow, inp, inStride, n, H, W, ty * m - pt, tx * m - pl, Cin, zero);
     }
-    transformedGemms(36, ind, TB, Mb, mRow, U, scales, Cin, Cout, p0, p1, nt, zero);
+    transformedGemms(36, ind, TB, Mb, mRow, U, 0, Cin, c1 - c0, 0, p1 - p0, nt, zero);
     for (let i = 0; i < nt; i++) {
       const tile = t0 + i;
       const n = tile / perImage;
