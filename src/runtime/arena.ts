@@ -20,12 +20,24 @@ export function alignUp(n: number, to: number): number {
 }
 
 /**
- * Greedy by size (largest first), each buffer at the lowest offset that does
- * not collide with an already placed buffer alive at the same time. Returns
- * the offset of each buffer and the arena's total size.
+ * Greedy: each buffer in turn at the lowest offset that does not collide with
+ * an already placed buffer alive at the same time. No one order is best, so
+ * two are tried and the smaller arena kept: largest first, and largest
+ * bytes x steps alive first. The second wins where a long-lived buffer would
+ * otherwise land above short-lived larger ones placed low (a pool output
+ * written band by band next to its convolution's input, plan.ts: 6.65 MiB
+ * instead of the 5.35 MiB peak of live bytes). Returns the offset of each
+ * buffer and the arena's total size.
  */
 export function planArena(buffers: readonly Lifetime[]): { offsets: number[]; size: number } {
-  const order = buffers.map((_, i) => i).sort((a, b) => buffers[b]!.size - buffers[a]!.size || a - b);
+  const order = (key: (b: Lifetime) => number) => buffers.map((_, i) => i).sort((x, y) => key(buffers[y]!) - key(buffers[x]!) || x - y);
+  const largest = placeInOrder(buffers, order((b) => b.size));
+  const heaviest = placeInOrder(buffers, order((b) => b.size * (b.last - b.first + 1)));
+  return heaviest.size < largest.size ? heaviest : largest;
+}
+
+/** Places the buffers greedily in `order`. */
+function placeInOrder(buffers: readonly Lifetime[], order: readonly number[]): { offsets: number[]; size: number } {
   const offsets = new Array<number>(buffers.length).fill(0);
   const placed: { start: number; end: number; first: number; last: number }[] = [];
   let size = 0;
