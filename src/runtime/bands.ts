@@ -16,8 +16,12 @@
  * keep its arithmetic (16-22% more work in the two stem convolutions).
  */
 
-/** Target size of a band buffer: a fraction of the tensors alive next to it, and about an L2. */
-export const BAND_BYTES = 1 << 20;
+/**
+ * Target size of a band buffer: well under the stem tensors alive beside it
+ * (2.6 MiB and up per image), and about one L2 (1 MB on the target cores),
+ * where the pool finds the rows the convolution has just written.
+ */
+const BAND_BYTES = 1 << 20;
 
 /**
  * Work units every band's convolution step gives each thread at least:
@@ -66,10 +70,10 @@ export interface BandedPair {
 /**
  * The bands of one image, or null when banding would not pay: when the band
  * buffer would hold more than half the convolution's output (small images,
- * or many threads asking for tall bands), for a few bytes more the arena
- * keeps fewer, larger steps. Bands start on multiples of `tile`, so each
- * band's tiles are the unbanded plan's tiles and its results equal the
- * unbanded ones bit for bit.
+ * or many threads asking for tall bands), too little is saved for 2-3 steps
+ * per band in place of 2. Bands start on multiples of `tile`, so each band's
+ * tiles are the unbanded plan's tiles and its results equal the unbanded
+ * ones bit for bit.
  */
 export function rowBands(pair: BandedPair): RowBands | null {
   const { convRows, rowBytes, tile, poolRows, span, stride } = pair;
