@@ -20,24 +20,24 @@ export function alignUp(n: number, to: number): number {
 }
 
 /**
- * Greedy placement, each buffer at the lowest offset that does not collide
- * with an already placed buffer alive at the same time, in two orders: by
- * size, and by size times lifetime (largest first). Neither is always the
- * smaller (InceptionV3's stem: a short-lived buffer placed before a
- * long-lived one of similar size can push it up), so both run and the
- * smaller arena wins, the first on a tie. Returns the offset of each buffer
- * and the arena's total size.
+ * Greedy: each buffer in turn at the lowest offset that does not collide with
+ * an already placed buffer alive at the same time. No one order is best, so
+ * two are tried and the smaller arena kept: largest first, and largest
+ * bytes x steps alive first. The second wins where a long-lived buffer would
+ * otherwise land above short-lived larger ones placed low (a pool output
+ * written band by band next to its convolution's input, plan.ts: 6.65 MiB
+ * instead of the 5.35 MiB peak of live bytes). Returns the offset of each
+ * buffer and the arena's total size.
  */
 export function planArena(buffers: readonly Lifetime[]): { offsets: number[]; size: number } {
-  const indices = buffers.map((_, i) => i);
-  const keys: ((b: Lifetime) => number)[] = [(b) => b.size, (b) => b.size * (b.last - b.first + 1)];
-  return keys
-    .map((key) => placeGreedy(buffers, [...indices].sort((a, b) => key(buffers[b]!) - key(buffers[a]!) || a - b)))
-    .reduce((best, r) => (r.size < best.size ? r : best));
+  const order = (key: (b: Lifetime) => number) => buffers.map((_, i) => i).sort((x, y) => key(buffers[y]!) - key(buffers[x]!) || x - y);
+  const largest = placeInOrder(buffers, order((b) => b.size));
+  const heaviest = placeInOrder(buffers, order((b) => b.size * (b.last - b.first + 1)));
+  return heaviest.size < largest.size ? heaviest : largest;
 }
 
-/** Places the buffers in `order`, each at the lowest offset free for its whole lifetime. */
-function placeGreedy(buffers: readonly Lifetime[], order: readonly number[]): { offsets: number[]; size: number } {
+/** Places the buffers greedily in `order`. */
+function placeInOrder(buffers: readonly Lifetime[], order: readonly number[]): { offsets: number[]; size: number } {
   const offsets = new Array<number>(buffers.length).fill(0);
   const placed: { start: number; end: number; first: number; last: number }[] = [];
   let size = 0;

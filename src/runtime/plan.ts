@@ -1,6 +1,7 @@
 import { consumers } from "../graph/consumers.js";
-import { convDilations, convGroups, nodeAxis, poolSpan, type Graph, type Node } from "../graph/ir.js";
+import { convDilations, convGroups, nodeAxis, poolSpan, type Conv2DNode, type Graph, type Node, type PoolNode } from "../graph/ir.js";
 import { alignUp, planArena } from "./arena.js";
+import { rowBands, type RowBands } from "./bands.js";
 import { encodeSteps, OP_BYTES, OpKind, PadModeCode, type Step } from "./ops.js";
 import type { WeightLayout } from "./weights.js";
 import { usesWinograd, WINOGRAD_MATRICES, winogradBlocking, winogradTile } from "./winograd.js";
@@ -18,6 +19,9 @@ import { usesWinograd1d, winograd1dBlocking, winograd1dShape } from "./winograd1
  * strides. Flatten and kept Identity nodes share their input's storage.
  * Concats and softmaxes along another axis than channels address whole
  * contiguous tensors instead: they neither read nor write views.
+ *
+ * A large convolution output read only by a max pool is computed in row
+ * bands (bands.ts): its storage is a band buffer, not the whole tensor.
  */
 
 /** Where a tensor's values live: pixel p of the whole batch starts at `address + p * pixelStride`. */
@@ -107,6 +111,29 @@ function product(dims: readonly number[]): number {
   return dims.reduce((a, b) => a * b, 1);
 }
 
+/**
+ * The rows a convolution or pool step covers: all of them for the whole
+ * batch, or one band of one image (bands.ts).
+ */
+interface RowWindow {
+  batch: number;
+  /** The first input row read, and rows from there to the image's end. */
+  input: number;
+  H: number;
+  /** Zero rows above `input`. */
+  padTop: number;
+  /** Output rows written from `out`. */
+  OH: number;
+  out: number;
+}
+
+/** A convolution or pool step over any window of rows: kept for the convolutions computed in bands. */
+interface RowSteps {
+  build(at: Addresses, window: RowWindow): Step;
+  /** Cost of `OH` output rows of `batch` images. */
+  cost(batch: number, OH: number): number;
+}
+
 /** A convolution's input size, output width and window (taps, strides, top-left padding, dilations). */
 interface ConvWindow {
   H: number;
@@ -184,6 +211,7 @@ export function makePlan(graph: Graph, shapes: Map<string, number[]>, weights: W
     // Model.run checks names first; this guards direct Session users.
     if (!byName.has(name)) throw new Error(`no tensor named ${name} in the optimized graph (fused tensors must be kept at load time)`);
   }
+  const outputNames = new Set([...graph.outputs, ...opts.outputs]);
 
   // Which tensors are written straight into a concat's buffer.
   const viewOf = new Map<string, { concat: string; offset: number }>();
@@ -204,6 +232,30 @@ export function makePlan(graph: Graph, shapes: Map<string, number[]>, weights: W
         offset += channelsOf(input) * 4;
       }
     }
+  }
+
+  // Convolutions computed in row bands with the max pool that is their only
+  // reader (bands.ts), by name. Only 2-D Winograd ones: their step takes any
+  // window of input and output rows as it is, where an igemm band would need
+  // its own slice of indirection, and every such pair in Inception is a
+  // Winograd one. A pool padded above or below would shift the bands' rows.
+  const bandsOf = new Map<string, RowBands>();
+  for (const pool of graph.nodes) {
+    if (pool.op !== "maxpool" || pool.pads.top !== 0 || pool.pads.bottom !== 0) continue;
+    const conv = byName.get(pool.inputs[0]!)!;
+    if (conv.op !== "conv2d" || readers.get(conv.name)!.length !== 1 || outputNames.has(conv.name)) continue;
+    const convShape = shapeOf(conv.name);
+    if (usesWinograd1d(conv, convShape) || !usesWinograd(conv, convShape)) continue;
+    const [OH, OW, cout] = convShape as [number, number, number];
+    const { tilesPerBlock, panelsPerChunk } = winogradBlocking(conv.kernelShape[2], cout);
+    const m = winogradTile(conv)!.m;
+    const chunks = Math.ceil(Math.ceil(cout / 8) / panelsPerChunk);
+    const bands = rowBands({
+      convRows: OH, rowBytes: OW * cout * 4, tile: m,
+      poolRows: shapeOf(pool.name)[0]!, span: poolSpan(pool)[0], stride: pool.strides[0], threads: opts.threads,
+      units: (tileRows) => chunks * Math.ceil((tileRows * Math.ceil(OW / m)) / tilesPerBlock),
+    });
+    if (bands) bandsOf.set(conv.name, bands);
   }
 
   const storageCache = new Map<string, Storage>();
@@ -228,6 +280,63 @@ export function makePlan(graph: Graph, shapes: Map<string, number[]>, weights: W
   // Steps in graph order.
   const pending: PendingStep[] = [];
   const root = (name: string): string => storage(name).root;
+  const bandedConvs = new Map<string, RowSteps>();
+  /**
+   * The steps of a banded convolution and its pool, image by image and band
+   * by band: the copy of the rows carried from the previous band, the
+   * convolution's rows below them and the pool rows they complete. Every
+   * band reuses the one band buffer, the convolution output's storage.
+   */
+  const pushBands = (conv: Conv2DNode, convSteps: RowSteps, pool: PoolNode, poolSteps: RowSteps) => {
+    const { bands } = bandsOf.get(conv.name)!;
+    const [H, W] = shapeOf(conv.inputs[0]!) as [number, number, number];
+    const [, OW, C] = shapeOf(conv.name) as [number, number, number];
+    const [OHp, OWp] = shapeOf(pool.name) as [number, number, number];
+    const rowBytes = OW * C * 4;
+    const input = [root(conv.inputs[0]!)];
+    const buffer = [root(conv.name)];
+    const output = [root(pool.name)];
+    for (let n = 0; n < B; n++) {
+      for (const band of bands) {
+        if (band.carry > 0) {
+          pending.push({
+            node: conv.name, reads: buffer, writes: buffer, cost: band.carry * OW * C, indirectionBytes: 0,
+            build(at) {
+              const top = at.tensor(conv.name).address;
+              return {
+                kind: OpKind.Affine, pixels: band.carry * OW, C, input: top + band.carrySource * rowBytes, inStride: C * 4,
+                out: top, outStride: C * 4, scale: 0, shift: 0, relu: false,
+              };
+            },
+          });
+        }
+        // From the first input row the band's tiles read, as they read it unbanded: padding rows only above the first band.
+        const inputRow = Math.max(0, band.convFrom - conv.pads.top);
+        const OH = band.convTo - band.convFrom;
+        pending.push({
+          node: conv.name, reads: input, writes: buffer, cost: convSteps.cost(1, OH), indirectionBytes: 0,
+          build(at) {
+            const src = at.tensor(conv.inputs[0]!);
+            return convSteps.build(at, {
+              batch: 1, input: src.address + (n * H + inputRow) * W * src.pixelStride, H: H - inputRow,
+              padTop: inputRow - (band.convFrom - conv.pads.top), OH, out: at.tensor(conv.name).address + band.carry * rowBytes,
+            });
+          },
+        });
+        const rowsOut = band.poolTo - band.poolFrom;
+        pending.push({
+          node: pool.name, reads: buffer, writes: output, cost: poolSteps.cost(1, rowsOut), indirectionBytes: 0,
+          build(at) {
+            const dst = at.tensor(pool.name);
+            return poolSteps.build(at, {
+              batch: 1, input: at.tensor(conv.name).address, H: band.carry + OH, padTop: 0, OH: rowsOut,
+              out: dst.address + (n * OHp + band.poolFrom) * OWp * dst.pixelStride,
+            });
+          },
+        });
+      }
+    }
+  };
   // The zero row doubles as the zero bias of the Winograd GEMMs: at least 8 floats.
   let maxKc = 8;
   let scratchPerThread = 0;
@@ -253,18 +362,12 @@ export function makePlan(graph: Graph, shapes: Map<string, number[]>, weights: W
           maxKc = Math.max(maxKc, cin);
           // Outputs per tile side: m of F(m, r) or F(m x m, r x r).
           const tileOutputs = oneD ? oneD.m : winogradTile(node)!.m;
-          const cost = oneD
-            ? (B * OH! * OW! * cout * cin * oneD.alpha) / tileOutputs
-            : B * Math.ceil(OH! / tileOutputs) * Math.ceil(OW! / tileOutputs) * WINOGRAD_MATRICES * cin * cout;
-          pending.push({
-            node: node.name, reads: [root(inName)], writes: [root(out)], cost, indirectionBytes: 0,
-            build(at) {
-              const src = at.tensor(inName);
-              const dst = at.tensor(out);
+          const rowSteps: RowSteps = {
+            build(at, win) {
               const w = at.weights(node.name);
               const step = {
-                batch: B, H: H!, W: W!, cin, input: src.address, inStride: src.pixelStride,
-                OH: OH!, OW: OW!, cout, out: dst.address, outStride: dst.pixelStride, padTop: node.pads.top,
+                batch: win.batch, H: win.H, W: W!, cin, input: win.input, inStride: at.tensor(inName).pixelStride,
+                OH: win.OH, OW: OW!, cout, out: win.out, outStride: at.tensor(out).pixelStride, padTop: win.padTop,
                 padLeft: node.pads.left, weights: w.weights, bias: w.bias, scales: w.scales, relu: node.activation === "relu",
                 scratch: at.scratch, scratchStride: at.scratchStride, tilesPerBlock, zeroRow: at.zeroRow, panelsPerChunk, tileOutputs,
               };
@@ -272,6 +375,18 @@ export function makePlan(graph: Graph, shapes: Map<string, number[]>, weights: W
                 ? { ...step, kind: OpKind.Winograd1d, vertical: oneD.vertical, alpha: oneD.alpha }
                 : { ...step, kind: OpKind.Winograd };
             },
+            cost: (batch, rowsOut) => oneD
+              ? (batch * rowsOut * OW! * cout * cin * oneD.alpha) / tileOutputs
+              : batch * Math.ceil(rowsOut / tileOutputs) * Math.ceil(OW! / tileOutputs) * WINOGRAD_MATRICES * cin * cout,
+          };
+          if (bandsOf.has(out)) {
+            // Its steps go with its pool's, band by band.
+            bandedConvs.set(out, rowSteps);
+            break;
+          }
+          pending.push({
+            node: node.name, reads: [root(inName)], writes: [root(out)], cost: rowSteps.cost(B, OH!), indirectionBytes: 0,
+            build: (at) => rowSteps.build(at, { batch: B, input: at.tensor(inName).address, H: H!, padTop: node.pads.top, OH: OH!, out: at.tensor(out).address }),
           });
           break;
         }
@@ -359,18 +474,23 @@ export function makePlan(graph: Graph, shapes: Map<string, number[]>, weights: W
         if (top >= spanH || bottom >= spanH || left >= spanW || right >= spanW) {
           fail(node, `padding ${top},${left},${bottom},${right} must be smaller than the ${spanH}x${spanW} window`);
         }
+        const rowSteps: RowSteps = {
+          build: (at, win) => ({
+            kind: node.op === "maxpool" ? OpKind.MaxPool : OpKind.AvgPool, batch: win.batch, H: win.H, W: W!, C: C!,
+            input: win.input, inStride: at.tensor(inName).pixelStride, OH: win.OH, OW: OW!, out: win.out,
+            outStride: at.tensor(out).pixelStride, kh, kw, sh: node.strides[0], sw: node.strides[1],
+            padTop: win.padTop, padLeft: left, padBottom: bottom, padRight: right, countIncludePad: node.countIncludePad, dh, dw,
+          }),
+          cost: (batch, rowsOut) => batch * rowsOut * OW! * C! * kh * kw,
+        };
+        const convSteps = bandedConvs.get(inName);
+        if (convSteps) {
+          pushBands(byName.get(inName) as Conv2DNode, convSteps, node, rowSteps);
+          break;
+        }
         pending.push({
-          node: node.name, reads: [root(inName)], writes: [root(out)], cost: B * OH! * OW! * C! * kh * kw, indirectionBytes: 0,
-          build(at) {
-            const src = at.tensor(inName);
-            const dst = at.tensor(out);
-            return {
-              kind: node.op === "maxpool" ? OpKind.MaxPool : OpKind.AvgPool, batch: B, H: H!, W: W!, C: C!,
-              input: src.address, inStride: src.pixelStride, OH: OH!, OW: OW!, out: dst.address,
-              outStride: dst.pixelStride, kh, kw, sh: node.strides[0], sw: node.strides[1],
-              padTop: top, padLeft: left, padBottom: bottom, padRight: right, countIncludePad: node.countIncludePad, dh, dw,
-            };
-          },
+          node: node.name, reads: [root(inName)], writes: [root(out)], cost: rowSteps.cost(B, OH!), indirectionBytes: 0,
+          build: (at) => rowSteps.build(at, { batch: B, input: at.tensor(inName).address, H: H!, padTop: top, OH: OH!, out: at.tensor(out).address }),
         });
         break;
       }
@@ -515,7 +635,7 @@ export function makePlan(graph: Graph, shapes: Map<string, number[]>, weights: W
   }
 
   // Lifetimes of root buffers, in step indices.
-  const kept = new Set([...graph.outputs, ...opts.outputs].map(root));
+  const kept = new Set([...outputNames].map(root));
   const lifetimes = new Map<string, { first: number; last: number }>();
   const touch = (r: string, step: number) => {
     const l = lifetimes.get(r);
@@ -532,7 +652,7 @@ export function makePlan(graph: Graph, shapes: Map<string, number[]>, weights: W
   });
   for (const r of kept) touch(r, pending.length);
   const roots = [...lifetimes.keys()];
-  const arena = planArena(roots.map((r) => ({ size: B * pixelsOf(r) * channelsOf(r) * 4, ...lifetimes.get(r)! })));
+  const arena = planArena(roots.map((r) => ({ size: bandsOf.get(r)?.bufferBytes ?? B * pixelsOf(r) * channelsOf(r) * 4, ...lifetimes.get(r)! })));
 
   // Region: steps | indirection buffers | zero row | thread scratch | arena.
   let bytes = alignUp(pending.length * OP_BYTES, REGION_ALIGN);
