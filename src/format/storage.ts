@@ -125,7 +125,7 @@ function encodeInt8(values: Float32Array, s: Segment, view: DataView, at: number
 /**
  * Decodes a stored region from `file` (starting at byte `offset`) into the
  * packed region at byte `base` of `memory`, segment by segment through one
- * scratch buffer the size of the largest stored segment. Resident int8
+ * scratch buffer the size of the largest stored segment decoded. Resident int8
  * segments are read straight into place (their scales checked there).
  */
 export async function decodeRegion(
@@ -133,7 +133,7 @@ export async function decodeRegion(
   layout: WeightLayout, memory: ArrayBufferLike, base: number,
 ): Promise<void> {
   const region = new Uint8Array(memory, base, layout.bytes);
-  const scratch = new Uint8Array(segments.reduce((max, s) => Math.max(max, storedBytes(s, storage)), 0));
+  const scratch = new Uint8Array(segments.reduce((max, s) => (s.resident ? max : Math.max(max, storedBytes(s, storage))), 0));
   let o = offset;
   // Segments come in region order (the layout was checked against layoutWeights'), so
   // what lies between them is padding, which is not stored and must read as zero.
