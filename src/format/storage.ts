@@ -2,19 +2,20 @@
  * How an .iwm file stores the packed weight region (src/runtime/weights.ts).
  *
  * "f32": the region byte for byte, so loading is one copy into wasm memory.
- * "f16" and "int8" shrink the GEMM weights only (biases and the scale/shift
- * of unfolded batchnorms are small and stay float32). The region is then
+ * "f16" and "int8" shrink the GEMM weights only (biases, the scale/shift
+ * of unfolded batchnorms and 2-D Winograd kernels stay float32: see
+ * keptFloat32 in src/runtime/weights.ts). The region is then
  * stored as its segments in order, each starting at a multiple of 4 bytes:
  *  - a float32 segment: its floats, little-endian;
  *  - f16 GEMM weights: one binary16 per packed float, in packed order;
  *  - int8 GEMM weights: one float32 scale per column of each packed matrix
- *    (per output channel, and per transformed matrix for Winograd), then
+ *    (per output channel, and per transformed matrix for 1-D Winograd), then
  *    one int8 per packed float, in packed order; the weight is q * scale.
  * Padding between segments in the region is not stored: it is zero.
  */
 import type { Graph } from "../graph/ir.js";
 import type { WeightLayout, WinogradChoice } from "../runtime/weights.js";
-import { gemmPacking } from "../runtime/weights.js";
+import { gemmPacking, keptFloat32 } from "../runtime/weights.js";
 import { floatToHalf, halfTable } from "./half.js";
 import type { IwmFile } from "./file.js";
 
@@ -46,7 +47,7 @@ export function segmentsOf(graph: Graph, shapes: Map<string, number[]>, layout: 
     if (node.op === "conv2d" || node.op === "dense") {
       const { matrices, rows, panels, biasFloats } = gemmPacking(node, winograd);
       const resident = entry.scales !== undefined;
-      segments.push({ node: node.name, at: entry.scales ?? entry.weights, floats: matrices * panels * rows * 8, rows, resident });
+      segments.push({ node: node.name, at: entry.scales ?? entry.weights, floats: matrices * panels * rows * 8, rows: keptFloat32(node, winograd) ? null : rows, resident });
       segments.push({ node: node.name, at: entry.bias, floats: biasFloats, rows: null, resident: false });
     } else if (node.op === "batchnorm") {
       const padded = Math.ceil(shapes.get(node.name)!.at(-1)! / 4) * 4;

@@ -158,12 +158,6 @@ export interface WinogradStep {
   tilesPerBlock: number;
   zeroRow: number;
   panelsPerChunk: number;
-  /**
-   * Int8 weights: address of their column scales; absent for float32. (The
-   * 2-D kernel reads its kernel's direct packing; the 1-D one, the
-   * transformed matrices.)
-   */
-  scales?: number;
 }
 
 /** Like a WinogradStep, plus the 1-D transform (wasm/f32-winograd1d): the bias is followed by Bᵀ and Aᵀ. */
@@ -171,6 +165,8 @@ export interface Winograd1dStep extends Omit<WinogradStep, "kind"> {
   kind: OpKind.Winograd1d;
   vertical: boolean;
   alpha: number;
+  /** Int8 transformed weights: address of their column scales; absent for float32. */
+  scales?: number;
 }
 
 export interface PadStep {
@@ -270,7 +266,7 @@ function words(step: Step): number[] {
       return [step.kind, step.pixels, step.C, step.input, step.inStride, step.out, step.outStride,
         step.scale, step.shift, step.relu ? 1 : 0];
     case OpKind.Winograd:
-      return [...winogradWords(step), step.tileOutputs, step.scales ?? 0];
+      return [...winogradWords(step), step.tileOutputs];
     case OpKind.Winograd1d:
       return [...winogradWords(step), step.vertical ? 1 : 0, step.tileOutputs, step.alpha, step.scales ?? 0];
     case OpKind.Pad:

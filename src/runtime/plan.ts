@@ -368,12 +368,13 @@ export function makePlan(graph: Graph, shapes: Map<string, number[]>, weights: W
               const step = {
                 batch: win.batch, H: win.H, W: W!, cin, input: win.input, inStride: at.tensor(inName).pixelStride,
                 OH: win.OH, OW: OW!, cout, out: win.out, outStride: at.tensor(out).pixelStride, padTop: win.padTop,
-                padLeft: node.pads.left, weights: w.weights, bias: w.bias, scales: w.scales, relu: node.activation === "relu",
+                padLeft: node.pads.left, weights: w.weights, bias: w.bias, relu: node.activation === "relu",
                 scratch: at.scratch, scratchStride: at.scratchStride, tilesPerBlock, zeroRow: at.zeroRow, panelsPerChunk, tileOutputs,
               };
-              return oneD
-                ? { ...step, kind: OpKind.Winograd1d, vertical: oneD.vertical, alpha: oneD.alpha }
-                : { ...step, kind: OpKind.Winograd };
+              if (oneD) return { ...step, kind: OpKind.Winograd1d, vertical: oneD.vertical, alpha: oneD.alpha, scales: w.scales };
+              // 2-D Winograd kernels are float32 in every layout (keptFloat32 in weights.ts).
+              if (w.scales !== undefined) throw new Error(`internal error: node ${node.name}: int8 weights for a 2-D Winograd convolution`);
+              return { ...step, kind: OpKind.Winograd };
             },
             cost: (batch, rowsOut) => oneD
               ? (batch * rowsOut * OW! * cout * cin * oneD.alpha) / tileOutputs

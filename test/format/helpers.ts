@@ -17,7 +17,8 @@ export function tinyGraph(seed = 1): Graph {
   return {
     nodes: [
       input("x", [18, 18, 4]),
-      // 3x3 stride 1 on 18x18 with channels divisible by 4: packed as 36 Winograd matrices.
+      // 3x3 stride 1 on 18x18 with channels divisible by 4: Winograd F(4x4, 3x3), its kernel
+      // packed for the direct GEMM and kept float32 in f16 and int8 files.
       conv("wino", "x", r, [3, 3, 4, 12], { relu: true }),
       // After a ReLU the batchnorm cannot fold: its scale/shift are packed.
       batchnorm("bn", "wino", r, 12),

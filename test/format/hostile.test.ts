@@ -12,8 +12,10 @@ import * as assert from "uvu/assert";
 
 import { iwmBytes } from "../../src/format/file.js";
 import { convertToIwm, readIwm } from "../../src/format/iwm.js";
+import { segmentsOf, storedBytes } from "../../src/format/storage.js";
 import type { Graph } from "../../src/graph/ir.js";
 import { loadModel } from "../../src/index.js";
+import { layoutWeights } from "../../src/runtime/weights.js";
 import { assertClose, conv, graphOf, input, naiveRun, pad, randomArray, rng, tensor } from "../runtime/helpers.js";
 import { headerOf, packingTarget, PREFIX, regionAt, rejection, tinyGraph, withHeader, withHeaderText } from "./helpers.js";
 
@@ -194,13 +196,18 @@ header("sizes the file does not back", async () => {
 });
 
 header("int8 scales that are not finite numbers ≥ 0", async () => {
-  const region = regionAt(INT8);
-  const nan = patched(INT8, region, [0x00, 0x00, 0xc0, 0x7f]);
-  await refused(nan, "int8 scale NaN of node wino is not a finite number ≥ 0");
-  await refused(patched(INT8, region + 4, [0x00, 0x00, 0x80, 0xbf]), "int8 scale -1 of node wino is not a finite number ≥ 0");
-  await refused(patched(INT8, region, [0x00, 0x00, 0x80, 0x7f]), "int8 scale Infinity of node wino is not a finite number ≥ 0");
+  // The first int8 weights in the file ("wino" stays float32, as 2-D Winograd kernels do), their scales first.
+  const { graph, shapes, winograd } = await readIwm(iwmBytes(INT8));
+  const segments = segmentsOf(graph, shapes, layoutWeights(graph, winograd, shapes), winograd);
+  const first = segments.findIndex((s) => s.rows !== null);
+  assert.is(segments[first]!.node, "narrow");
+  const scales = regionAt(INT8) + segments.slice(0, first).reduce((n, s) => n + storedBytes(s, "int8"), 0);
+  const nan = patched(INT8, scales, [0x00, 0x00, 0xc0, 0x7f]);
+  await refused(nan, "int8 scale NaN of node narrow is not a finite number ≥ 0");
+  await refused(patched(INT8, scales + 4, [0x00, 0x00, 0x80, 0xbf]), "int8 scale -1 of node narrow is not a finite number ≥ 0");
+  await refused(patched(INT8, scales, [0x00, 0x00, 0x80, 0x7f]), "int8 scale Infinity of node narrow is not a finite number ≥ 0");
   // Through loadModel with worker threads: the engine started for the load is released and the error surfaces.
-  assert.is(await rejection(loadModel(nan, { threads: 2 })), "IWM model bytes: int8 scale NaN of node wino is not a finite number ≥ 0");
+  assert.is(await rejection(loadModel(nan, { threads: 2 })), "IWM model bytes: int8 scale NaN of node narrow is not a finite number ≥ 0");
 });
 
 /** Pads in each mode, one filling with -∞ (which JSON cannot hold as a number). */

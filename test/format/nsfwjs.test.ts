@@ -130,9 +130,9 @@ iwm("file sizes: f16 about half of f32, int8 about a quarter", () => {
   const f32 = bytes.f32.length;
   const mib = (n: number) => `${(n / 2 ** 20).toFixed(1)} MiB`;
   console.log(`  sizes: f32 ${mib(f32)}, f16 ${mib(bytes.f16.length)} (${(bytes.f16.length / f32).toFixed(3)}), int8 ${mib(bytes.int8.length)} (${(bytes.int8.length / f32).toFixed(3)})`);
-  // Biases, int8 scales and the header are the only parts that do not shrink.
-  assert.ok(bytes.f16.length / f32 > 0.5 && bytes.f16.length / f32 < 0.51, `f16/f32 ${bytes.f16.length / f32}`);
-  assert.ok(bytes.int8.length / f32 > 0.25 && bytes.int8.length / f32 < 0.26, `int8/f32 ${bytes.int8.length / f32}`);
+  // Biases, int8 scales, the header and the 2-D Winograd kernels (3.3 of 90.8 MiB, kept float32) do not shrink.
+  assert.ok(bytes.f16.length / f32 > 0.51 && bytes.f16.length / f32 < 0.53, `f16/f32 ${bytes.f16.length / f32}`);
+  assert.ok(bytes.int8.length / f32 > 0.27 && bytes.int8.length / f32 < 0.29, `int8/f32 ${bytes.int8.length / f32}`);
 });
 
 iwm("load times: .iwm files against the nsfwjs source (printed only)", () => {

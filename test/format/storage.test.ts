@@ -187,18 +187,18 @@ models("compute what the source graph computes: f32 exactly, f16 and int8 closel
         for (const name of names) {
           assert.equal(got[name]!.dims, want[name]!.dims, `${weights} ${name}: dims`);
           const diff = maxAbsDiff(got[name]!.data, want[name]!.data);
-          if (weights === "f32") {
+          // f32 stores the region as it is; "bn" depends only on "wino", whose 2-D Winograd kernel
+          // f16 and int8 files keep float32 too.
+          if (weights === "f32" || name === "bn") {
             assert.is(diff, 0, `${weights} ${name}`);
             continue;
           }
-          // Rounding moves a weight by at most 2^-11 of itself (f16) or 1/254 of its column's largest (int8).
-          // "wino" stores Winograd F(4x4, 3x3) weights, rounded after the transform: the output transform
-          // Aᵀ M A sums products with coefficients up to 8 (64 in 2-D) that cancel to a much smaller output,
-          // so its rounding errors come out about 15x larger than a direct convolution's (measured on "bn",
-          // right after it, Cin = 4: 5.8e-3 (f16) and 0.10 (int8) of the largest output; before, with
-          // F(2x2, 3x3), 3.7e-4 and 6.8e-3). On InceptionV3 the probabilities barely move (README).
+          // Rounding moves a weight by at most 2^-11 of itself (f16) or 1/254 of its column's largest
+          // (int8), through a 1x1 convolution and two dense layers here: measured at most 1.2e-4 (f16)
+          // and 4.3e-3 (int8) of the largest output; the bounds allow 8x that. (While "wino" stored
+          // its transformed weights rounded, its output transform made "bn" alone err 5.8e-3 and 0.10.)
           const magnitude = want[name]!.data.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
-          const bound = (weights === "f16" ? 1.5e-2 : 0.2) * magnitude;
+          const bound = (weights === "f16" ? 1e-3 : 3.5e-2) * magnitude;
           assert.ok(diff > 0 && diff <= bound, `${weights} ${name}: max |Δ| ${diff}, bound ${bound}`);
         }
       } finally {

@@ -29,10 +29,9 @@ import { transformChunk } from "./kernel-transform";
  *
  * Op words: 1 batch, 2 H, 3 W, 4 Cin, 5 input, 6 input pixel stride, 7 OH,
  * 8 OW, 9 Cout, 10 output, 11 output pixel stride, 12 pad top, 13 pad left,
- * 14 the kernel (direct GEMM panels: r·r·Cin rows of 8 floats, or of 8 int8), 15 bias, 16 relu, 17 scratch, 18 bytes between the threads' scratch slices, 19 TB,
+ * 14 the kernel (direct GEMM panels: r·r·Cin rows of 8 floats), 15 bias, 16 relu, 17 scratch, 18 bytes between the threads' scratch slices, 19 TB,
  * 20 zero row (at least max(Cin, 8) zero floats), 21 panels per chunk,
- * 22 output tile side m (4: F(4x4, 3x3), or 2: F(2x2, 5x5)), 23 column
- * scales of an int8 kernel (8 floats per panel) or 0 for float32.
+ * 22 output tile side m (4: F(4x4, 3x3), or 2: F(2x2, 5x5)).
  * Scratch per thread: V (36 x TB x Cin floats), M (36 x TB x chunk columns),
  * the GEMM row pointers (36 x TB), one pixel of chunk columns where
  * outputs past the image edge are written and forgotten, and the chunk's U
@@ -52,7 +51,6 @@ export function winogradOp(op: usize, tid: i32): i32 {
   const panelsPerChunk = word(op, 21);
   // Output tile side: 4 (F(4x4, 3x3)) or 2 (F(2x2, 5x5)); the input patch is 6x6 either way.
   const m = word(op, 22);
-  const scales = ptr(op, 23);
 
   const tilesH = (OH + m - 1) / m, tilesW = (OW + m - 1) / m;
   const perImage = tilesH * tilesW;
@@ -81,7 +79,7 @@ export function winogradOp(op: usize, tid: i32): i32 {
     const c1 = min(Cout, p1 << 3);
     // Claims only grow, so a thread meets each chunk in one run of units.
     if (chunk != transformed) {
-      transformChunk(kernel, scales, Cin, m == 4 ? 3 : 5, p0, p1, U);
+      transformChunk(kernel, Cin, m == 4 ? 3 : 5, p0, p1, U);
       transformed = chunk;
     }
     const t0 = blk * TB;

@@ -19,38 +19,26 @@ import { madd } from "../common/simd";
 
 /**
  * U for panels [p0, p1) of a kernel whose direct packing (r·r·Cin rows of 8
- * floats per panel, or of 8 int8 times the panel's 8 column `scales`) is at
- * `w`: 36 matrices of Cin rows and (p1 - p0) panels from `U`, the layout the
- * Winograd GEMMs read. Panels = ceil(Cout / 8) in the whole packing.
+ * floats per panel) is at `w`: 36 matrices of Cin rows and (p1 - p0) panels
+ * from `U`, the layout the Winograd GEMMs read. (f16 and int8 .iwm files keep
+ * these kernels float32: keptFloat32 in src/runtime/weights.ts.)
  */
-export function transformChunk(w: usize, scales: usize, Cin: i32, r: i32, p0: i32, p1: i32, U: usize): void {
-  const int8 = scales != 0;
-  const rowShift: u32 = int8 ? 3 : 5;
-  const tapStride = <usize>Cin << rowShift;
+export function transformChunk(w: usize, Cin: i32, r: i32, p0: i32, p1: i32, U: usize): void {
+  const tapStride = <usize>Cin << 5;
   const panelIn = <usize>(r * r) * tapStride;
   const panelOut = <usize>Cin << 5;
   const matrixStride = <usize>(p1 - p0) * panelOut;
   for (let p = p0; p < p1; p++) {
-    const sc = scales + (<usize>p << 5);
     for (let ci = 0; ci < Cin; ci++) {
-      const taps = w + <usize>p * panelIn + (<usize>ci << rowShift);
+      const taps = w + <usize>p * panelIn + (<usize>ci << 5);
       const out = U + <usize>(p - p0) * panelOut + (<usize>ci << 5);
-      for (let half = 0; half < 2; half++) {
-        const o = out + (<usize>half << 4);
-        if (r == 3) transform3(taps, tapStride, sc, half, int8, o, matrixStride);
-        else transform5(taps, tapStride, sc, half, int8, o, matrixStride);
+      // Half panel by half panel (4 channels): one v128 per tap.
+      for (let half: usize = 0; half < 32; half += 16) {
+        if (r == 3) transform3(taps + half, tapStride, out + half, matrixStride);
+        else transform5(taps + half, tapStride, out + half, matrixStride);
       }
     }
   }
-}
-
-/** Four channels (half 0 or 1 of an 8-column panel row) of one tap: float32, or int8 times its column scales. */
-@inline
-function tap(at: usize, sc: usize, half: i32, int8: bool): v128 {
-  if (!int8) return v128.load(at + (<usize>half << 4));
-  const q = v128.load8x8_s(at);
-  const w = half == 0 ? i32x4.extend_low_i16x8_s(q) : i32x4.extend_high_i16x8_s(q);
-  return f32x4.mul(f32x4.convert_i32x4_s(w), v128.load(sc + (<usize>half << 4)));
 }
 
 /**
@@ -88,10 +76,10 @@ function rows3(x0: v128, x1: v128, x2: v128, d: usize, stride: usize): void {
  * stores they alias.)
  */
 @inline
-function transform3(taps: usize, tapStride: usize, sc: usize, half: i32, int8: bool, o: usize, matrixStride: usize): void {
-  const g0 = tap(taps, sc, half, int8), g1 = tap(taps + tapStride, sc, half, int8), g2 = tap(taps + 2 * tapStride, sc, half, int8);
-  const g3 = tap(taps + 3 * tapStride, sc, half, int8), g4 = tap(taps + 4 * tapStride, sc, half, int8), g5 = tap(taps + 5 * tapStride, sc, half, int8);
-  const g6 = tap(taps + 6 * tapStride, sc, half, int8), g7 = tap(taps + 7 * tapStride, sc, half, int8), g8 = tap(taps + 8 * tapStride, sc, half, int8);
+function transform3(taps: usize, tapStride: usize, o: usize, matrixStride: usize): void {
+  const g0 = v128.load(taps), g1 = v128.load(taps + tapStride), g2 = v128.load(taps + 2 * tapStride);
+  const g3 = v128.load(taps + 3 * tapStride), g4 = v128.load(taps + 4 * tapStride), g5 = v128.load(taps + 5 * tapStride);
+  const g6 = v128.load(taps + 6 * tapStride), g7 = v128.load(taps + 7 * tapStride), g8 = v128.load(taps + 8 * tapStride);
   const rowSkip = 6 * matrixStride;
   rows3(row3(0, g0, g3, g6), row3(0, g1, g4, g7), row3(0, g2, g5, g8), o, matrixStride);
   rows3(row3(1, g0, g3, g6), row3(1, g1, g4, g7), row3(1, g2, g5, g8), o + rowSkip, matrixStride);
@@ -121,14 +109,14 @@ function row5(a: i32, x0: v128, x1: v128, x2: v128, x3: v128, x4: v128): v128 {
  * so each row reloads them from L1), then that row's six U entries.
  */
 @inline
-function transform5(taps: usize, tapStride: usize, sc: usize, half: i32, int8: bool, o: usize, matrixStride: usize): void {
+function transform5(taps: usize, tapStride: usize, o: usize, matrixStride: usize): void {
   const rowSkip = 6 * matrixStride;
   for (let a = 0; a < 6; a++) {
-    const t0 = column5(a, taps, tapStride, sc, half, int8);
-    const t1 = column5(a, taps + tapStride, tapStride, sc, half, int8);
-    const t2 = column5(a, taps + 2 * tapStride, tapStride, sc, half, int8);
-    const t3 = column5(a, taps + 3 * tapStride, tapStride, sc, half, int8);
-    const t4 = column5(a, taps + 4 * tapStride, tapStride, sc, half, int8);
+    const t0 = column5(a, taps, tapStride);
+    const t1 = column5(a, taps + tapStride, tapStride);
+    const t2 = column5(a, taps + 2 * tapStride, tapStride);
+    const t3 = column5(a, taps + 3 * tapStride, tapStride);
+    const t4 = column5(a, taps + 4 * tapStride, tapStride);
     const d = o + <usize>a * rowSkip;
     v128.store(d, row5(0, t0, t1, t2, t3, t4));
     v128.store(d + matrixStride, row5(1, t0, t1, t2, t3, t4));
@@ -141,8 +129,7 @@ function transform5(taps: usize, tapStride: usize, sc: usize, half: i32, int8: b
 
 /** Row `a` of G applied down the column of taps (0..4, x) whose first is at `at` (rows 5 taps apart). */
 @inline
-function column5(a: i32, at: usize, tapStride: usize, sc: usize, half: i32, int8: bool): v128 {
+function column5(a: i32, at: usize, tapStride: usize): v128 {
   const rowStride = 5 * tapStride;
-  return row5(a, tap(at, sc, half, int8), tap(at + rowStride, sc, half, int8), tap(at + 2 * rowStride, sc, half, int8),
-    tap(at + 3 * rowStride, sc, half, int8), tap(at + 4 * rowStride, sc, half, int8));
+  return row5(a, v128.load(at), v128.load(at + rowStride), v128.load(at + 2 * rowStride), v128.load(at + 3 * rowStride), v128.load(at + 4 * rowStride));
 }
