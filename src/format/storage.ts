@@ -126,15 +126,17 @@ function encodeInt8(values: Float32Array, s: Segment, view: DataView, at: number
 /**
  * Decodes a stored region from `file` (starting at byte `offset`) into the
  * packed region at byte `base` of `memory`, segment by segment through one
- * scratch buffer the size of the largest stored segment decoded. Resident int8
- * segments are read straight into place (their scales checked there).
+ * scratch buffer the size of the largest stored segment decoded. Float32 and
+ * resident int8 segments are read straight into place (int8 scales checked there).
  */
 export async function decodeRegion(
   file: IwmFile, offset: number, segments: readonly Segment[], storage: "f16" | "int8",
   layout: WeightLayout, memory: ArrayBufferLike, base: number,
 ): Promise<void> {
   const region = new Uint8Array(memory, base, layout.bytes);
-  const scratch = new Uint8Array(segments.reduce((max, s) => (s.resident ? max : Math.max(max, storedBytes(s, storage))), 0));
+  // Float32 and resident int8 segments are stored as they sit in the region: read in place.
+  const inPlace = (s: Segment) => s.resident || s.rows === null;
+  const scratch = new Uint8Array(segments.reduce((max, s) => (inPlace(s) ? max : Math.max(max, storedBytes(s, storage))), 0));
   let o = offset;
   // Segments come in region order (the layout was checked against layoutWeights'), so
   // what lies between them is padding, which is not stored and must read as zero.
@@ -142,11 +144,11 @@ export async function decodeRegion(
   for (const s of segments) {
     region.fill(0, end, s.at);
     const size = storedBytes(s, storage);
-    if (s.resident) {
+    if (inPlace(s)) {
       end = s.at + size;
       await file.read(o, region.subarray(s.at, end));
       o += size;
-      checkScales(new DataView(memory, base + s.at, size), s.floats / s.rows!, s, file.name);
+      if (s.resident) checkScales(new DataView(memory, base + s.at, size), s.floats / s.rows!, s, file.name);
       continue;
     }
     end = s.at + s.floats * 4;
@@ -154,8 +156,7 @@ export async function decodeRegion(
     await file.read(o, src);
     o += size;
     const dst = new Float32Array(memory, base + s.at, s.floats);
-    if (s.rows === null) new Uint8Array(dst.buffer, dst.byteOffset, size).set(src);
-    else if (storage === "f16") decodeHalf(src, dst);
+    if (storage === "f16") decodeHalf(src, dst);
     else decodeInt8(src, dst, s, file.name);
   }
   region.fill(0, end);
