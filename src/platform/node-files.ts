@@ -182,12 +182,15 @@ async function eachSpan(
   part: (shard: ShardSpan, from: number, to: number, into: number) => Promise<void>,
 ): Promise<void> {
   const end = offset + length;
-  const total = shards.length === 0 ? 0 : shards.at(-1)!.at + shards.at(-1)!.bytes;
-  if (offset < 0 || end > total) throw new Error(`${what}: weight bytes ${offset}..${end} asked for, but the shards hold ${total}`);
+  checkRange(offset, length, shards.length === 0 ? 0 : shards.at(-1)!.at + shards.at(-1)!.bytes, what);
   for (const shard of shards) {
     const from = Math.max(offset, shard.at), to = Math.min(end, shard.at + shard.bytes);
     if (from < to) await part(shard, from - shard.at, to - shard.at, from - offset);
   }
+}
+
+function checkRange(offset: number, length: number, total: number, what: string): void {
+  if (offset < 0 || offset + length > total) throw new Error(`${what}: weight bytes ${offset}..${offset + length} asked for, but the shards hold ${total}`);
 }
 
 /** Reads exactly `into.length` bytes of `handle` from `position` on. */
@@ -253,7 +256,7 @@ async function openBase64Bundles(files: string[], what: string): Promise<Closabl
           name: what,
           size: bytes.length,
           async read(offset, into) {
-            if (offset < 0 || offset + into.length > bytes.length) throw new Error(`${what}: weight bytes ${offset}..${offset + into.length} asked for, but the shards hold ${bytes.length}`);
+            checkRange(offset, into.length, bytes.length, what);
             into.set(bytes.subarray(offset, offset + into.length));
           },
           close: async () => {},
