@@ -96,7 +96,8 @@ export function winogradChoice(shapes: Map<string, number[]>): WinogradChoice {
  * Where each node's constants go. A graph whose constant arrays were dropped
  * (one read from an .iwm file) gives its batchnorm channel counts through `shapes`.
  * With `resident` "int8", the weights of convolutions and dense layers take
- * their int8 form (Winograd's transformed ones included).
+ * their int8 form (1-D Winograd's transformed ones included), but for those
+ * kept float32 (keptFloat32).
  */
 export function layoutWeights(graph: Graph, winograd: WinogradChoice, shapes?: Map<string, number[]>, resident: ResidentWeights = "f32"): WeightLayout {
   const entries = new Map<string, WeightEntry>();
