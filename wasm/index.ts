@@ -9,6 +9,7 @@ import { gavgpoolOp } from "./f32-gavgpool/gavgpool";
 import { softmaxOp } from "./f32-softmax/softmax";
 import { affineOp } from "./f32-affine/affine";
 import { winogradOp } from "./f32-winograd/6x6";
+import { forgetHeldChunk } from "./f32-winograd/kernel-transform";
 import { sigmoidOp } from "./f32-sigmoid/sigmoid";
 import { winograd1dOp } from "./f32-winograd1d/winograd1d";
 import { padOp } from "./f32-pad/pad";
@@ -38,6 +39,10 @@ export function heapBase(): usize {
  * turns that into an error instead of a trap.
  */
 export function run(tid: i32, ops: usize, from: i32, to: i32, spins: i32, block: bool): i32 {
+  // A run from step 0 starts an inference, maybe of a plan placed where another was: scratch
+  // kept from before is not trusted. The caller's thread comes back mid-plan (from > 0) to the
+  // same plan, its scratch untouched meanwhile (every thread has its own slice).
+  if (from == 0) forgetHeldChunk();
   for (let i = from; i < to; i++) {
     const op = ops + <usize>i * OP_BYTES;
     resetUnitsDone();

@@ -72,7 +72,7 @@ function transformColumns(
     if (wide) widen(at + 32, sc ? scaled(v128.load(s, 16), v128.load(sc, 32), v128.load(sc, 48)) : v128.load(s, 16));
   }
   for (let xi = 0; xi < alpha; xi++) {
-    combineInto(sum, G + <usize>xi * gRow, gBuf, 64, r, wide);
+    combineInto(sum, G + <usize>xi * gRow, gBuf, r, wide);
     storeRounded(out + <usize>xi * matrixBytes, sum, wide);
   }
 }
@@ -86,17 +86,17 @@ function widen(at: usize, v: v128): void {
 
 /**
  * Σ_k c_k v_k over `count` float64 coefficients at `coef` and float64
- * vectors of 8 (`wide`) or 4 channels, as pairs, `stride` bytes apart from
+ * vectors of 8 (`wide`) or 4 channels, as pairs, 64 bytes apart from
  * `vecs`: from +0, zero coefficients skipped. Into the pairs at `at`.
  */
 @inline
-function combineInto(at: usize, coef: usize, vecs: usize, stride: usize, count: i32, wide: bool): void {
+function combineInto(at: usize, coef: usize, vecs: usize, count: i32, wide: bool): void {
   let s0 = f64x2.splat(0), s1 = f64x2.splat(0), s2 = f64x2.splat(0), s3 = f64x2.splat(0);
   for (let k = 0; k < count; k++) {
     const c = load<f64>(coef + (<usize>k << 3));
     if (c == 0) continue;
     const cv = f64x2.splat(c);
-    const v = vecs + <usize>k * stride;
+    const v = vecs + (<usize>k << 6);
     s0 = f64x2.add(s0, f64x2.mul(cv, v128.load(v)));
     s1 = f64x2.add(s1, f64x2.mul(cv, v128.load(v, 16)));
     if (wide) {

@@ -1,7 +1,7 @@
 import { claim, ptr, word } from "../common/op";
 import { madd } from "../common/simd";
 import { transformedGemms } from "./gemms";
-import { transformChunk } from "./kernel-transform";
+import { chunkOfU } from "./kernel-transform";
 
 /**
  * Stride-1 convolution by 2-D Winograd on 6x6 input patches (interpolation
@@ -17,7 +17,8 @@ import { transformChunk } from "./kernel-transform";
  * each thread transforms the chunk of U it works on into its scratch
  * (kernel-transform.ts). Work units are (output-channel chunk, block of TB
  * tiles), claimed chunk by chunk: a thread's units then share one chunk of
- * U, transformed once per thread and step and kept in its L2, while the
+ * U, transformed once per thread and chunk (once per convolution, across
+ * row bands) and kept in its L2, while the
  * block's transformed inputs and products live in the thread's scratch; no
  * image-sized Winograd buffer exists. The input transform is redone per chunk, a small price next
  * to streaming U. Channels go 4 per SIMD step (the planner only picks this
@@ -69,7 +70,6 @@ export function winogradOp(op: usize, tid: i32): i32 {
   for (let i = 0; i < 36 * TB; i++) store<u32>(ind + (<usize>i << 2), <u32>(V + <usize>i * vRow));
 
   const units = chunks * blocks;
-  let transformed = -1;
   for (let u = claim(op, units); u < units; u = claim(op, units)) {
     const chunk = u / blocks;
     const blk = u - chunk * blocks;
@@ -78,10 +78,7 @@ export function winogradOp(op: usize, tid: i32): i32 {
     const c0 = p0 << 3;
     const c1 = min(Cout, p1 << 3);
     // Claims only grow, so a thread meets each chunk in one run of units.
-    if (chunk != transformed) {
-      transformChunk(kernel, Cin, m == 4 ? 3 : 5, p0, p1, U);
-      transformed = chunk;
-    }
+    chunkOfU(kernel, Cin, m == 4 ? 3 : 5, p0, p1, U);
     const t0 = blk * TB;
     const nt = min(TB, tiles - t0);
     for (let i = 0; i < nt; i++) {

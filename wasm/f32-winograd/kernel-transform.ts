@@ -18,12 +18,37 @@
 import { madd } from "../common/simd";
 
 /**
+ * The chunk of U this thread's scratch holds: its kernel, first panel and
+ * address (module globals are per instance, so per thread). The row bands of
+ * one convolution (src/runtime/bands.ts) are consecutive steps over the same
+ * kernel, with only copies and pools between them: a thread that keeps its
+ * chunk from one band to the next does not transform it again.
+ */
+let heldKernel: usize = 0;
+let heldFirstPanel: i32 = 0;
+let heldAt: usize = 0;
+
+/** Forgets the held chunk: this thread's scratch is about to be reused (1-D Winograd), or memory may have been since (a new inference). */
+export function forgetHeldChunk(): void {
+  heldKernel = 0;
+}
+
+/**
  * U for panels [p0, p1) of a kernel whose direct packing (r·r·Cin rows of 8
  * floats per panel) is at `w`: 36 matrices of Cin rows and (p1 - p0) panels
- * from `U`, the layout the Winograd GEMMs read. (f16 and int8 .iwm files keep
- * these kernels float32: keptFloat32 in src/runtime/weights.ts.)
+ * from `U`, the layout the Winograd GEMMs read, unless the scratch holds
+ * them already. (f16 and int8 .iwm files keep these kernels float32:
+ * keptFloat32 in src/runtime/weights.ts.)
  */
-export function transformChunk(w: usize, Cin: i32, r: i32, p0: i32, p1: i32, U: usize): void {
+export function chunkOfU(w: usize, Cin: i32, r: i32, p0: i32, p1: i32, U: usize): void {
+  if (w == heldKernel && p0 == heldFirstPanel && U == heldAt) return;
+  transformChunk(w, Cin, r, p0, p1, U);
+  heldKernel = w;
+  heldFirstPanel = p0;
+  heldAt = U;
+}
+
+function transformChunk(w: usize, Cin: i32, r: i32, p0: i32, p1: i32, U: usize): void {
   const tapStride = <usize>Cin << 5;
   const panelIn = <usize>(r * r) * tapStride;
   const panelOut = <usize>Cin << 5;

@@ -1,6 +1,7 @@
 import { claim, ptr, word } from "../common/op";
 import { madd } from "../common/simd";
 import { transformedGemms } from "../f32-winograd/gemms";
+import { forgetHeldChunk } from "../f32-winograd/kernel-transform";
 
 /**
  * 1xr and rx1 stride-1 convolutions by 1-D Winograd F(m, r) along the
@@ -30,6 +31,8 @@ import { transformedGemms } from "../f32-winograd/gemms";
  * holds int8 panels, read by the f32-qc8w micro-kernel) or 0 for float32 U.
  */
 export function winograd1dOp(op: usize, tid: i32): i32 {
+  // Its V and M overwrite this thread's scratch, and a held 2-D chunk of U with it.
+  forgetHeldChunk();
   const B = word(op, 1), H = word(op, 2), W = word(op, 3), Cin = word(op, 4);
   const inp = ptr(op, 5), inStride = ptr(op, 6);
   const OH = word(op, 7), OW = word(op, 8), Cout = word(op, 9);
